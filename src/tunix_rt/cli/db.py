@@ -1,0 +1,111 @@
+"""`tunix-rt db ...`: maintain the database schema with Alembic."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from tunix_rt.cli._output import fail, handle_errors, say, stdout, write_json, write_line
+from tunix_rt.cli._state import state
+
+app = typer.Typer(help="Maintain the database: migrations and diagnostics.", no_args_is_help=True)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def _rev(revision: str | None) -> str:
+    return revision if revision is not None else "base (empty)"
+
+
+@app.command()
+@handle_errors
+def upgrade(
+    ctx: typer.Context,
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+) -> None:
+    """Apply migrations up to REVISION (default: head)."""
+    from tunix_rt.services import migrations
+
+    with state(ctx).database(check_schema=False) as db:
+        change = migrations.upgrade(db, revision)
+    if change.before == change.after:
+        say(f"already at {_rev(change.after)}: nothing to do")
+    else:
+        say(f"upgraded {_rev(change.before)} -> {_rev(change.after)}")
+
+
+@app.command()
+@handle_errors
+def downgrade(
+    ctx: typer.Context,
+    revision: Annotated[str, typer.Argument(help="Target revision (default: one step).")] = "-1",
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Revert migrations down to REVISION (default: one step). May drop data."""
+    from tunix_rt.services import migrations
+
+    with state(ctx).database(check_schema=False) as db:
+        current = migrations.state(db).revision
+        if not yes and not typer.confirm(
+            f"Downgrade the database from {_rev(current)} to {revision}? "
+            "Data in dropped tables is lost.",
+            err=True,
+        ):
+            raise fail("aborted: nothing changed")
+        change = migrations.downgrade(db, revision)
+    say(f"downgraded {_rev(change.before)} -> {_rev(change.after)}")
+
+
+@app.command()
+@handle_errors
+def current(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """Show the database's schema revision and whether it is at head."""
+    from tunix_rt.services import migrations
+
+    with state(ctx).database(check_schema=False) as db:
+        schema = migrations.state(db)
+    if as_json:
+        write_json(
+            {"revision": schema.revision, "head": migrations.HEAD, "at_head": schema.at_head}
+        )
+        return
+    if schema.at_head:
+        write_line(f"{schema.revision} (head)")
+    elif not schema.known:
+        write_line(f"{schema.revision} (unknown: newer than this tunix-rt)")
+    else:
+        write_line(f"{_rev(schema.revision)} (behind head {migrations.HEAD})")
+
+
+@app.command()
+@handle_errors
+def history(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """List every migration, newest first, marking head and the database's current one."""
+    from rich.table import Table
+
+    from tunix_rt.services import migrations
+
+    with state(ctx).database(check_schema=False) as db:
+        revisions = migrations.history(db)
+    if as_json:
+        write_json(
+            [
+                {
+                    "revision": r.revision,
+                    "down_revision": r.down_revision,
+                    "message": r.message,
+                    "head": r.is_head,
+                    "current": r.is_current,
+                }
+                for r in revisions
+            ]
+        )
+        return
+    table = Table(box=None, header_style="bold")
+    for name in ("revision", "down", "message", ""):
+        table.add_column(name)
+    for r in revisions:
+        marks = ", ".join(m for m, on in (("head", r.is_head), ("current", r.is_current)) if on)
+        table.add_row(r.revision, r.down_revision or "-", r.message, marks)
+    stdout().print(table)

@@ -1,0 +1,1 @@
+"""Database plumbing: engine construction, error translation, schema-revision checks."""

@@ -1,0 +1,100 @@
+"""Engine construction and database-error translation.
+
+One engine per process, built once from settings. Server databases get a QueuePool sized by
+the pool settings with pre-ping on; SQLite gets WAL, a busy timeout and foreign keys on every
+new connection. `translate_errors` turns driver failures into one-line `TunixRtError`s so no
+traceback reaches a user when a database is down or a file is not a database.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, event, exc
+from sqlalchemy.engine import URL, Engine, make_url
+
+from tunix_rt.errors import DatabaseUnavailableError
+from tunix_rt.settings import Settings, mask_url
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+WRITE_OPTION = "tunix_rt_write"
+
+
+def is_sqlite(url: str | URL) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def sqlite_path(url: str | URL) -> Path | None:
+    """The file behind a SQLite URL, or None for an in-memory database."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database).expanduser()
+
+
+def _sqlite_on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
+    # Autocommit at the driver level so that SQLAlchemy's BEGIN (emitted below) is the only
+    # transaction control: pysqlite's implicit BEGIN would defer locking until the first write.
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+    cur.execute("PRAGMA foreign_keys = ON")
+    cur.execute("PRAGMA journal_mode = WAL")
+    cur.execute("PRAGMA synchronous = NORMAL")
+    cur.close()
+
+
+def _sqlite_on_begin(conn: Any) -> None:
+    # Writers ask for IMMEDIATE so that two writers queue on the busy timeout instead of
+    # deadlocking on a lock upgrade ("database is locked"); readers stay DEFERRED.
+    immediate = conn.get_execution_options().get(WRITE_OPTION, False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def make_engine(settings: Settings, *, connect_timeout: int | None = None) -> Engine:
+    """Build the process's engine from settings."""
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite":
+        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "begin", _sqlite_on_begin)
+        return engine
+    connect_args: dict[str, Any] = {"connect_timeout": connect_timeout or 10}
+    return create_engine(
+        url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout,
+        pool_pre_ping=True,
+        connect_args=connect_args,
+    )
+
+
+def describe_db_error(error: BaseException, url: str) -> str:
+    """A one-line, password-free explanation of a database failure."""
+    orig = getattr(error, "orig", None) or error
+    text = " ".join(str(orig).split())
+    masked = mask_url(url)
+    raw_password = make_url(url).password
+    if raw_password:
+        text = text.replace(str(raw_password), "***")
+    if isinstance(orig, sqlite3.DatabaseError) and "not a database" in text:
+        return f"{masked} is not a SQLite database (file is not a database)"
+    if "database is locked" in text:
+        return f"{masked} is locked by another process for too long: try again"
+    return f"cannot use database {masked}: {text}"
+
+
+@contextlib.contextmanager
+def translate_errors(url: str) -> Iterator[None]:
+    """Re-raise driver and SQLAlchemy operational errors as DatabaseUnavailableError."""
+    try:
+        yield
+    except (exc.OperationalError, exc.InterfaceError, exc.DatabaseError) as error:
+        raise DatabaseUnavailableError(describe_db_error(error, url)) from None
+    except sqlite3.Error as error:
+        raise DatabaseUnavailableError(describe_db_error(error, url)) from None

@@ -1,0 +1,93 @@
+"""Read use cases: list (keyset-paginated) and show (by id or unique prefix)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from tunix_rt.db.engine import translate_errors
+from tunix_rt.errors import AmbiguousIdError, CursorError, TraceNotFoundError
+from tunix_rt.repositories import traces as repo
+from tunix_rt.repositories.traces import TraceRow
+from tunix_rt.services.database import Database
+
+MAX_CANDIDATES = 10
+
+
+def record(row: TraceRow) -> dict[str, Any]:
+    """The stable JSON shape of a stored trace."""
+    return {
+        "id": str(row.id),
+        "created_at": row.created_at.isoformat(),
+        "trace_version": row.trace_version,
+        "content_hash": row.content_hash,
+        "payload": row.payload,
+    }
+
+
+def encode_cursor(row: TraceRow) -> str:
+    raw = f"{row.created_at.isoformat()}|{row.id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(token: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        stamp, _, ident = raw.partition("|")
+        when = datetime.fromisoformat(stamp)
+        if when.tzinfo is None:
+            raise ValueError("naive timestamp")
+        return when, uuid.UUID(ident)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise CursorError(
+            f"invalid --cursor {token!r}: pass the token printed by a previous `trace list`"
+        ) from None
+
+
+@dataclass
+class Page:
+    rows: list[TraceRow]
+    next_cursor: str | None
+
+
+def list_page(db: Database, *, limit: int, cursor: str | None) -> Page:
+    after = decode_cursor(cursor) if cursor else None
+    with translate_errors(db.url), db.engine.connect() as conn:
+        rows = list(repo.page(conn=conn, limit=limit + 1, after=after))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Page(rows, encode_cursor(rows[-1]) if more and rows else None)
+
+
+def iter_all(db: Database, *, cursor: str | None = None) -> Iterator[TraceRow]:
+    """Every trace, newest first, streamed from the server (constant memory)."""
+    after = decode_cursor(cursor) if cursor else None
+    with translate_errors(db.url), db.engine.connect() as conn:
+        yield from repo.page(conn=conn, limit=None, after=after)
+
+
+def _prefix_bounds(prefix: str) -> tuple[uuid.UUID, uuid.UUID]:
+    digits = prefix.strip().lower().replace("-", "")
+    if not digits or len(digits) > 32 or any(c not in "0123456789abcdef" for c in digits):
+        raise TraceNotFoundError(f"trace {prefix} not found (ids are hexadecimal UUIDs)")
+    return uuid.UUID(digits.ljust(32, "0")), uuid.UUID(digits.ljust(32, "f"))
+
+
+def show(db: Database, ident: str) -> TraceRow:
+    low, high = _prefix_bounds(ident)
+    with translate_errors(db.url), db.engine.connect() as conn:
+        rows = repo.by_id_prefix(conn=conn, low=low, high=high, limit=MAX_CANDIDATES + 1)
+    if not rows:
+        raise TraceNotFoundError(f"trace {ident} not found")
+    if len(rows) > 1:
+        shown = ", ".join(str(r.id) for r in rows[:MAX_CANDIDATES])
+        more = " and more" if len(rows) > MAX_CANDIDATES else ""
+        raise AmbiguousIdError(
+            f"id prefix {ident} is ambiguous: it matches {shown}{more}; give more characters"
+        )
+    return rows[0]
