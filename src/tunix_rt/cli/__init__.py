@@ -8,6 +8,11 @@ from __future__ import annotations
 
 import os
 import sys
+
+# pydantic scans every installed distribution's entry points for observability plugins the
+# first time a model class is built (~10 ms per command). tunix-rt uses none; a user who
+# wants one can still set PYDANTIC_DISABLE_PLUGINS explicitly.
+os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 from typing import Annotated
 
 import typer

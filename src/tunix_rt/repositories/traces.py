@@ -15,7 +15,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
-from sqlalchemy.dialects import postgresql, sqlite
 
 from tunix_rt.models import Trace, UTCDateTime
 
@@ -46,12 +45,16 @@ def insert_new(*, conn: Connection, rows: Sequence[dict[str, Any]]) -> dict[str,
     """Insert rows whose content_hash (or id) is not stored yet; return hash -> id inserted."""
     if not rows:
         return {}
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = (
-        dialect.insert(traces)
-        .on_conflict_do_nothing()
-        .returning(traces.c.content_hash, traces.c.id)
-    )
+    # Imported here: the PostgreSQL dialect costs SQLite-only commands start-up time.
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        base = pg_insert(traces)
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        base = sqlite_insert(traces)  # type: ignore[assignment]
+    stmt = base.on_conflict_do_nothing().returning(traces.c.content_hash, traces.c.id)
     result = conn.execute(stmt, list(rows))
     return {row[0]: row[1] for row in result}
 

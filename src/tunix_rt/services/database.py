@@ -30,9 +30,11 @@ def _prepare_sqlite_file(url: str) -> None:
     path = sqlite_path(url)
     if path is None:
         return
+    if path.parent.is_dir():
+        return
     if path == default_database_path():
         path.parent.mkdir(parents=True, exist_ok=True)
-    elif not path.parent.is_dir():
+    else:
         raise DatabaseUnavailableError(
             f"cannot create SQLite database {path}: directory {path.parent} does not exist"
         )
