@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from tunix_rt.cli._output import fail, handle_errors, say, stdout, write_json, write_line
+from tunix_rt.cli._output import fail, handle_errors, say, stderr, stdout, write_json, write_line
 from tunix_rt.cli._state import state
 
 app = typer.Typer(help="Maintain the database: migrations and diagnostics.", no_args_is_help=True)
@@ -109,3 +109,63 @@ def history(ctx: typer.Context, as_json: JsonFlag = False) -> None:
         marks = ", ".join(m for m, on in (("head", r.is_head), ("current", r.is_current)) if on)
         table.add_row(r.revision, r.down_revision or "-", r.message, marks)
     stdout().print(table)
+
+
+_STYLES = {"ok": "green", "warn": "yellow", "fail": "bold red", "skipped": "dim"}
+
+
+@app.command()
+def doctor(
+    ctx: typer.Context,
+    deep: Annotated[
+        bool, typer.Option("--deep", help="Re-validate every stored trace, not a sample.")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Diagnose the setup: settings, connection, server, migrations, schema, access, data.
+
+    Exit code 0 when nothing failed (warnings allowed), 1 otherwise.
+    """
+    import sys
+
+    from tunix_rt.cli._output import literal_text
+    from tunix_rt.services import doctor as service
+
+    flag = state(ctx).db_flag
+    show_progress = deep and sys.stderr.isatty() and not as_json
+    if show_progress:
+        from rich.progress import Progress
+
+        with Progress(console=stderr(), transient=True) as bar:
+            task = bar.add_task("re-validating traces", total=None)
+            checks = service.run(
+                flag,
+                deep=deep,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+    else:
+        checks = service.run(flag, deep=deep)
+    ok = not any(c.status == "fail" for c in checks)
+    if as_json:
+        write_json({"ok": ok, "checks": [c.as_dict() for c in checks]})
+    else:
+        from rich.table import Table
+
+        table = Table(header_style="bold", expand=True)
+        table.add_column("check", no_wrap=True)
+        table.add_column("status", no_wrap=True)
+        table.add_column("detail", ratio=3, overflow="fold")
+        table.add_column("fix", ratio=2, overflow="fold")
+        for c in checks:
+            table.add_row(
+                c.name,
+                literal_text(c.status, style=_STYLES[c.status]),
+                literal_text(c.detail),
+                literal_text(c.fix or ""),
+            )
+        stdout().print(table)
+        failed = sum(c.status == "fail" for c in checks)
+        warned = sum(c.status == "warn" for c in checks)
+        say("healthy" if ok and not warned else f"{failed} failed, {warned} warnings")
+    if not ok:
+        raise typer.Exit(1)

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, event, exc
 from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.pool import NullPool
 
 from tunix_rt.errors import DatabaseUnavailableError
 from tunix_rt.settings import Settings, mask_url
@@ -72,6 +73,19 @@ def make_engine(settings: Settings, *, connect_timeout: int | None = None) -> En
         pool_pre_ping=True,
         connect_args=connect_args,
     )
+
+
+def make_probe_engine(settings: Settings, *, connect_timeout: int) -> Engine:
+    """An engine for diagnosis: never creates a SQLite file, never changes its journal mode."""
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite":
+        path = sqlite_path(url)
+        target = f"file:{path}?mode=rw" if path is not None else ":memory:"
+        return create_engine(
+            "sqlite://",
+            creator=lambda: sqlite3.connect(target, uri=True, timeout=connect_timeout),
+        )
+    return create_engine(url, poolclass=NullPool, connect_args={"connect_timeout": connect_timeout})
 
 
 def describe_db_error(error: BaseException, url: str) -> str:
