@@ -1,5 +1,11 @@
 """Readers that turn files, folders and stdin into a stream of located raw records."""
 
-from tunix_rt.ingest.readers import Location, RawRecord, expand_inputs, read_records
+from tunix_rt.ingest.readers import (
+    Location,
+    RawRecord,
+    expand_inputs,
+    input_size,
+    read_records,
+)
 
-__all__ = ["Location", "RawRecord", "expand_inputs", "read_records"]
+__all__ = ["Location", "RawRecord", "expand_inputs", "input_size", "read_records"]

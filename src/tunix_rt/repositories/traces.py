@@ -1,8 +1,8 @@
 """SQL for the `traces` table.
 
-Bulk inserts go through SQLAlchemy Core with the database's own conflict handling
-(`ON CONFLICT DO NOTHING ... RETURNING`), so concurrent uploads of the same trace store it
-once without a read-then-write race. Reads use keyset pagination on (created_at, id).
+Bulk inserts go under the ORM to the driver (executemany on SQLite, COPY on PostgreSQL) with
+the database's own conflict handling, so concurrent uploads of the same trace store it once.
+Reads use keyset pagination on (created_at, id).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -41,31 +41,124 @@ def _row(row: Any) -> TraceRow:
     return TraceRow(row[0], row[1], row[2], row[3], row[4])
 
 
-def insert_new(*, conn: Connection, rows: Sequence[dict[str, Any]]) -> dict[str, uuid.UUID]:
-    """Insert rows whose content_hash (or id) is not stored yet; return hash -> id inserted."""
+@dataclass(frozen=True, slots=True)
+class NewRow:
+    """A validated trace ready for the bulk path; `payload` is its canonical JSON."""
+
+    id: uuid.UUID
+    created_at: datetime
+    trace_version: str
+    content_hash: str
+    payload: bytes
+
+
+def bulk_insert(
+    *, conn: Connection, rows: Sequence[NewRow]
+) -> tuple[dict[str, uuid.UUID], dict[str, uuid.UUID]]:
+    """Insert rows whose content_hash is new; return (inserted, already stored) hash -> id.
+
+    `rows` must have distinct hashes. Under the ORM, straight to the driver: SQLite gets one
+    prepared `executemany`, PostgreSQL a COPY into a staging table and one INSERT ... SELECT.
+    Both use ON CONFLICT DO NOTHING, so a concurrent upload of the same trace cannot store
+    it twice.
+    """
     if not rows:
-        return {}
-    # Imported here: the PostgreSQL dialect costs SQLite-only commands start-up time.
+        return {}, {}
     if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        base = pg_insert(traces)
-    else:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        base = sqlite_insert(traces)  # type: ignore[assignment]
-    stmt = base.on_conflict_do_nothing().returning(traces.c.content_hash, traces.c.id)
-    result = conn.execute(stmt, list(rows))
-    return {row[0]: row[1] for row in result}
+        return _bulk_postgres(conn, rows)
+    return _bulk_sqlite(conn, rows)
 
 
-def ids_by_hash(*, conn: Connection, hashes: Sequence[str]) -> dict[str, uuid.UUID]:
-    if not hashes:
-        return {}
-    stmt = sa.select(traces.c.content_hash, traces.c.id).where(
-        traces.c.content_hash.in_(list(hashes))
-    )
-    return {row[0]: row[1] for row in conn.execute(stmt)}
+_SQLITE_VARS = 900  # stay far below SQLite's bound-variable limit
+_SQLITE_INSERT = (
+    "INSERT INTO traces (id, created_at, trace_version, content_hash, payload) "
+    "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+)
+
+
+def _sqlite_existing(cur: Any, hashes: Sequence[str]) -> dict[str, uuid.UUID]:
+    found: dict[str, uuid.UUID] = {}
+    for start in range(0, len(hashes), _SQLITE_VARS):
+        chunk = hashes[start : start + _SQLITE_VARS]
+        marks = ",".join("?" * len(chunk))
+        query = f"SELECT content_hash, id FROM traces WHERE content_hash IN ({marks})"
+        for digest, ident in cur.execute(query, chunk):
+            found[digest] = uuid.UUID(hex=ident)
+    return found
+
+
+def _bulk_sqlite(
+    conn: Connection, rows: Sequence[NewRow]
+) -> tuple[dict[str, uuid.UUID], dict[str, uuid.UUID]]:
+    # The caller holds SQLite's write lock (BEGIN IMMEDIATE) for the whole upload, so no
+    # other writer can slip in between this lookup and the insert.
+    cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        existing = _sqlite_existing(cur, [r.content_hash for r in rows])
+        fresh = [r for r in rows if r.content_hash not in existing]
+        cur.executemany(
+            _SQLITE_INSERT,
+            [
+                (
+                    r.id.hex,
+                    r.created_at.astimezone(UTC)
+                    .replace(tzinfo=None)
+                    .isoformat(" ", "microseconds"),
+                    r.trace_version,
+                    r.content_hash,
+                    r.payload.decode("utf-8"),
+                )
+                for r in fresh
+            ],
+        )
+        if cur.rowcount == len(fresh):
+            return {r.content_hash: r.id for r in fresh}, existing
+        # Something else conflicted (an id stored with other content): ask the table.
+        stored = _sqlite_existing(cur, [r.content_hash for r in fresh])
+        inserted = {r.content_hash: r.id for r in fresh if stored.get(r.content_hash) == r.id}
+        return inserted, existing
+    finally:
+        cur.close()
+
+
+_PG_STAGING = (
+    "CREATE TEMP TABLE IF NOT EXISTS tunix_rt_staging "
+    "(id uuid, created_at timestamptz, trace_version text, content_hash text, payload jsonb) "
+    "ON COMMIT DROP"
+)
+_PG_MOVE = (
+    "INSERT INTO traces (id, created_at, trace_version, content_hash, payload) "
+    "SELECT id, created_at, trace_version, content_hash, payload FROM tunix_rt_staging "
+    "ON CONFLICT DO NOTHING RETURNING content_hash, id"
+)
+
+
+def _bulk_postgres(
+    conn: Connection, rows: Sequence[NewRow]
+) -> tuple[dict[str, uuid.UUID], dict[str, uuid.UUID]]:
+    raw = conn.connection.dbapi_connection
+    with raw.cursor() as cur:  # type: ignore[union-attr]
+        cur.execute(_PG_STAGING)
+        cur.execute("TRUNCATE tunix_rt_staging")
+        copy_sql = (
+            "COPY tunix_rt_staging (id, created_at, trace_version, content_hash, payload) "
+            "FROM STDIN"
+        )
+        with cur.copy(copy_sql) as copy:
+            for r in rows:
+                copy.write_row(
+                    (r.id, r.created_at, r.trace_version, r.content_hash, r.payload.decode())
+                )
+        cur.execute(_PG_MOVE)
+        inserted = dict(cur.fetchall())
+        missing = [r.content_hash for r in rows if r.content_hash not in inserted]
+        existing: dict[str, uuid.UUID] = {}
+        if missing:
+            cur.execute(
+                "SELECT content_hash, id FROM traces WHERE content_hash = ANY(%s)", (missing,)
+            )
+            existing = dict(cur.fetchall())
+    return inserted, existing
 
 
 def page(
