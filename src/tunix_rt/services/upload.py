@@ -297,6 +297,8 @@ def upload(
     total = input_size(files)
     result = UploadResult(dry_run=dry_run)
     done_bytes = 0
+    # A dry run writes every valid record (to count new and duplicate exactly), then rolls back.
+    keep_writing = skip_invalid or dry_run
     with translate_errors(db.url), db.engine.connect() as conn:
         if conn.dialect.name == "sqlite":  # on the driver: SQLAlchemy would autobegin
             raw_conn = conn.connection.dbapi_connection
@@ -319,7 +321,7 @@ def upload(
                     if on_reject is not None:
                         on_reject(raw, outcome)
                     continue
-                if result.invalid_records and not skip_invalid:
+                if result.invalid_records and not keep_writing:
                     continue  # nothing will be stored: keep validating, stop writing
                 batch.append(outcome)
                 if len(batch) >= BATCH_SIZE:
@@ -329,7 +331,7 @@ def upload(
                         progress(
                             Progress(done_bytes, total, result.records, result.invalid_records)
                         )
-            if batch and (skip_invalid or not result.invalid_records):
+            if batch and (keep_writing or not result.invalid_records):
                 _store(writer_conn, batch, result)
             if progress is not None:
                 progress(Progress(done_bytes, total, result.records, result.invalid_records))
