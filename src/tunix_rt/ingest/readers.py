@@ -70,6 +70,7 @@ class RawRecord:
     raw: bytes  # the record as written (for size checks and rejects files)
     value: Any = None
     error: str | None = None
+    parsed: bool = True  # False: a JSON Lines record left for the caller to `parse_line`
 
 
 class _ParseError(ValueError):
@@ -180,12 +181,15 @@ def parse_line(raw: bytes) -> tuple[Any, str | None]:
     return value, None
 
 
-def _read_lines(stream: Iterable[bytes], name: str) -> Iterator[RawRecord]:
+def _read_lines(stream: Iterable[bytes], name: str, *, parse: bool) -> Iterator[RawRecord]:
     for line_no, line in enumerate(stream, start=1):
         stripped = line.strip()
         if line_no == 1 and stripped.startswith(BOM):
             stripped = stripped[3:].strip()
         if not stripped:
+            continue
+        if not parse:
+            yield RawRecord(Location(name, line_no), stripped, parsed=False)
             continue
         value, error = parse_line(stripped)
         yield RawRecord(Location(name, line_no), stripped, value, error)
@@ -279,7 +283,9 @@ def _looks_like_lines(first_line: bytes) -> bool:
     return error is None and isinstance(value, dict)
 
 
-def _read_stream(stream: IO[bytes], name: str, *, lines: bool | None) -> Iterator[RawRecord]:
+def _read_stream(
+    stream: IO[bytes], name: str, *, lines: bool | None, parse: bool
+) -> Iterator[RawRecord]:
     """Sniff the format (unless the extension said) and read the stream."""
     head: list[bytes] = []
     if lines is None:
@@ -289,7 +295,7 @@ def _read_stream(stream: IO[bytes], name: str, *, lines: bool | None) -> Iterato
                 break
         lines = bool(head) and _looks_like_lines(head[-1])
     if lines:
-        yield from _read_lines(itertools.chain(head, stream), name)
+        yield from _read_lines(itertools.chain(head, stream), name, parse=parse)
     else:
         yield from _read_document(b"".join(head) + stream.read(), name)
 
@@ -337,11 +343,17 @@ def input_size(sources: list[str]) -> int | None:
     return total
 
 
-def read_records(source: str, stdin: IO[bytes] | None = None) -> Iterator[RawRecord]:
-    """Every record of one input (a file path or `-`)."""
+def read_records(
+    source: str, stdin: IO[bytes] | None = None, *, parse_lines: bool = True
+) -> Iterator[RawRecord]:
+    """Every record of one input (a file path or `-`).
+
+    With `parse_lines=False`, JSON Lines records come unparsed (`parsed=False`) so that the
+    caller can parse them elsewhere (in worker processes); documents are always parsed here.
+    """
     if source == STDIN:
         stream = stdin if stdin is not None else sys.stdin.buffer
-        yield from _read_stream(stream, "<stdin>", lines=None)
+        yield from _read_stream(stream, "<stdin>", lines=None, parse=parse_lines)
         return
     path = Path(source)
     lines = True if _base_suffix(path) in LINE_EXTENSIONS else None
@@ -351,6 +363,6 @@ def read_records(source: str, stdin: IO[bytes] | None = None) -> Iterator[RawRec
         raise InvalidInputError(f"{source}: cannot read: {exc.strerror or exc}") from None
     with stream:
         try:
-            yield from _read_stream(stream, source, lines=lines)
+            yield from _read_stream(stream, source, lines=lines, parse=parse_lines)
         except (OSError, EOFError) as exc:
             raise InvalidInputError(f"{source}: cannot read: {exc}") from None

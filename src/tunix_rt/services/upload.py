@@ -17,9 +17,13 @@ are left to the database's conflict handling and reported with the stored trace'
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
+import os
 import tempfile
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import IO, Any
@@ -31,12 +35,16 @@ from sqlalchemy import Connection
 from tunix_rt.db.engine import translate_errors
 from tunix_rt.db.revisions import writing
 from tunix_rt.ingest import Location, RawRecord, expand_inputs, input_size, read_records
+from tunix_rt.ingest.readers import parse_line
 from tunix_rt.repositories import traces as repo
 from tunix_rt.repositories.traces import NewRow
 from tunix_rt.schema import TraceV1, canonical_json
 from tunix_rt.services.database import Database
 
 BATCH_SIZE = 5000
+CHUNK_SIZE = 2000
+PARALLEL_AFTER = 5000
+MAX_CHUNKS_IN_FLIGHT = 4
 RECORD_KEYS = frozenset({"id", "created_at", "trace_version", "content_hash", "payload"})
 UPLOAD_CACHE_KIB = 65_536
 UPLOAD_BUSY_TIMEOUT_MS = 600_000  # a writer waits up to 10 min for another writer (SQLite)
@@ -277,7 +285,110 @@ def _store(conn: Connection, batch: list[_Prepared], result: UploadResult) -> No
 
 def _records(sources: list[str], stdin: IO[bytes] | None) -> Iterator[RawRecord]:
     for source in sources:
-        yield from read_records(source, stdin)
+        yield from read_records(source, stdin, parse_lines=False)
+
+
+def _validate_chunk(
+    source: str, lines: list[tuple[int, bytes]], max_bytes: int
+) -> list[tuple[Any, ...]]:
+    """Parse and validate JSON Lines records (in a worker process); compact, picklable results."""
+    out: list[tuple[Any, ...]] = []
+    for line_no, raw in lines:
+        value, error = parse_line(raw)
+        outcome = prepare(RawRecord(Location(source, line_no), raw, value, error), max_bytes)
+        if isinstance(outcome, list):
+            out.append((line_no, [(e.field, e.message) for e in outcome], raw))
+        else:
+            r = outcome.row
+            out.append((line_no, r.id, r.created_at, r.trace_version, r.content_hash, r.payload))
+    return out
+
+
+Validated = tuple[RawRecord | None, "_Prepared | list[RecordError]"]
+
+
+class _Validator:
+    """Validates records in input order; big JSON Lines inputs go to worker processes.
+
+    Parsing and validation cost more CPU than the database write, and a thread cannot share
+    it (the GIL), so after the first PARALLEL_AFTER records the JSON Lines records are sent in
+    chunks to `cpu_count - 1` worker processes while this process writes. At most
+    MAX_CHUNKS_IN_FLIGHT chunks are outstanding, so memory stays bounded.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.bytes_read = 0
+        self.workers = max(0, (os.cpu_count() or 1) - 1)
+        self.pool: ProcessPoolExecutor | None = None
+        self.pending: deque[tuple[str, Future[list[tuple[Any, ...]]]] | Validated] = deque()
+        self.chunks = 0
+        self.chunk: list[RawRecord] = []
+
+    def _local(self, raw: RawRecord) -> Validated:
+        if not raw.parsed:
+            value, error = parse_line(raw.raw)
+            raw = RawRecord(raw.location, raw.raw, value, error)
+        outcome = prepare(raw, self.max_bytes)
+        return (raw if isinstance(outcome, list) else None), outcome
+
+    def _submit(self) -> None:
+        if not self.chunk:
+            return
+        assert self.pool is not None
+        source = self.chunk[0].location.source
+        lines = [(r.location.line, r.raw) for r in self.chunk]
+        self.pending.append(
+            (source, self.pool.submit(_validate_chunk, source, lines, self.max_bytes))
+        )
+        self.chunks += 1
+        self.chunk = []
+
+    def _resolve(self, entry: tuple[str, Future[list[tuple[Any, ...]]]]) -> Iterator[Validated]:
+        source, future = entry
+        self.chunks -= 1
+        for item in future.result():
+            loc = Location(source, item[0])
+            if len(item) == 3:
+                errors = [RecordError(loc, name, message) for name, message in item[1]]
+                yield RawRecord(loc, item[2]), errors
+            else:
+                yield None, _Prepared(loc, NewRow(*item[1:]))
+
+    def _drain(self, keep: int) -> Iterator[Validated]:
+        while self.pending:
+            head = self.pending[0]
+            if isinstance(head[1], Future):
+                if self.chunks <= keep:
+                    return
+                self.pending.popleft()
+                yield from self._resolve(head)
+            else:
+                self.pending.popleft()
+                yield head
+
+    def run(self, records: Iterator[RawRecord]) -> Iterator[Validated]:
+        try:
+            for n, raw in enumerate(records):
+                self.bytes_read += len(raw.raw) + 1
+                if raw.parsed or not self.workers or n < PARALLEL_AFTER:
+                    self._submit()
+                    self.pending.append(self._local(raw))
+                else:
+                    if self.pool is None:
+                        context = multiprocessing.get_context("fork")
+                        self.pool = ProcessPoolExecutor(self.workers, mp_context=context)
+                    if self.chunk and self.chunk[0].location.source != raw.location.source:
+                        self._submit()
+                    self.chunk.append(raw)
+                    if len(self.chunk) >= CHUNK_SIZE:
+                        self._submit()
+                yield from self._drain(MAX_CHUNKS_IN_FLIGHT)
+            self._submit()
+            yield from self._drain(0)
+        finally:
+            if self.pool is not None:
+                self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 def upload(
@@ -309,16 +420,16 @@ def upload(
         writer_conn = writing(conn)
         with writer_conn.begin() as tx:
             batch: list[_Prepared] = []
-            for raw in _records(files, stdin):
+            validator = _Validator(max_bytes)
+            for raw, outcome in validator.run(_records(files, stdin)):
                 result.records += 1
-                done_bytes += len(raw.raw) + 1
-                outcome = prepare(raw, max_bytes)
+                done_bytes = validator.bytes_read
                 if isinstance(outcome, list):
                     result.invalid_records += 1
                     result.error_count += len(outcome)
                     room = max_errors - len(result.errors)
                     result.errors.extend(outcome[: max(room, 0)])
-                    if on_reject is not None:
+                    if on_reject is not None and raw is not None:
                         on_reject(raw, outcome)
                     continue
                 if result.invalid_records and not keep_writing:
