@@ -2,8 +2,9 @@
 
 Pipeline: records stream from the readers, are validated one by one and inserted in batches
 of BATCH_SIZE, so memory stays flat whatever the input size; stored and duplicate outcomes are
-spooled to a temporary file. (A writer thread was measured and dropped: SQLite re-takes the
-GIL after every row, so parsing and writing did not overlap; see the README.)
+spooled to a temporary file. Big JSON Lines inputs are validated in a worker process (see
+`_Validator`) and batches are written on a background thread (see `_Writer`), so reading,
+validating and writing overlap on two cores.
 
 Transaction: the whole upload is one transaction. With any invalid record (and no
 `skip_invalid`), inserting stops, validation goes on so one pass reports every problem, and
@@ -19,11 +20,13 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
+import sys
 import tempfile
+import threading
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import IO, Any
@@ -261,12 +264,24 @@ def prepare(raw: RawRecord, max_bytes: int) -> _Prepared | list[RecordError]:
     return _Prepared(loc, row)
 
 
-def _store(conn: Connection, batch: list[_Prepared], result: UploadResult) -> None:
+def _store(
+    conn: Connection, batch: list[_Prepared], result: UploadResult, lock: threading.Lock
+) -> None:
     """Insert one batch and record each record's outcome, in input order."""
     first: dict[str, NewRow] = {}
     for item in batch:
         first.setdefault(item.row.content_hash, item.row)
     inserted, existing = repo.bulk_insert(conn=conn, rows=list(first.values()))
+    with lock:
+        _record_outcomes(batch, inserted, existing, result)
+
+
+def _record_outcomes(
+    batch: list[_Prepared],
+    inserted: dict[str, uuid.UUID],
+    existing: dict[str, uuid.UUID],
+    result: UploadResult,
+) -> None:
     reported: set[str] = set()
     for item in batch:
         digest = item.row.content_hash
@@ -281,6 +296,31 @@ def _store(conn: Connection, batch: list[_Prepared], result: UploadResult) -> No
             result.error_count += 1
             result.invalid_records += 1
             result.errors.append(RecordError(item.location, "id", message))
+
+
+class _Writer:
+    """Runs `_store` on one background thread, in order, one batch queued behind the running one.
+
+    The drivers release the GIL while the database works (psycopg while it waits on the server,
+    sqlite3 inside each step), so reading and bookkeeping here overlap with the write.
+    """
+
+    def __init__(self, conn: Connection, result: UploadResult, lock: threading.Lock) -> None:
+        self.conn, self.result, self.lock = conn, result, lock
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tunix-rt-writer")
+        self.pending: deque[Future[None]] = deque()
+
+    def submit(self, batch: list[_Prepared]) -> None:
+        self.pending.append(self.pool.submit(_store, self.conn, batch, self.result, self.lock))
+        while len(self.pending) > 1:
+            self.pending.popleft().result()
+
+    def finish(self) -> None:
+        while self.pending:
+            self.pending.popleft().result()
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _records(sources: list[str], stdin: IO[bytes] | None) -> Iterator[RawRecord]:
@@ -302,6 +342,18 @@ def _validate_chunk(
             r = outcome.row
             out.append((line_no, r.id, r.created_at, r.trace_version, r.content_hash, r.payload))
     return out
+
+
+def _die_with_parent(parent: int) -> None:  # pragma: no cover - runs in the worker process
+    """Worker initializer: if this upload is killed (even with -9), its workers go too."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
 
 
 Validated = tuple[RawRecord | None, "_Prepared | list[RecordError]"]
@@ -376,8 +428,17 @@ class _Validator:
                     self.pending.append(self._local(raw))
                 else:
                     if self.pool is None:
-                        context = multiprocessing.get_context("fork")
-                        self.pool = ProcessPoolExecutor(self.workers, mp_context=context)
+                        # spawn, not fork: a forked worker would inherit the open database
+                        # connection and, if this process were killed, keep its transaction
+                        # (and locks) alive. A spawned one holds nothing and exits when its
+                        # pipe to this process closes.
+                        context = multiprocessing.get_context("spawn")
+                        self.pool = ProcessPoolExecutor(
+                            self.workers,
+                            mp_context=context,
+                            initializer=_die_with_parent,
+                            initargs=(os.getpid(),),
+                        )
                     if self.chunk and self.chunk[0].location.source != raw.location.source:
                         self._submit()
                     self.chunk.append(raw)
@@ -407,7 +468,6 @@ def upload(
     files = expand_inputs(sources)
     total = input_size(files)
     result = UploadResult(dry_run=dry_run)
-    done_bytes = 0
     # A dry run writes every valid record (to count new and duplicate exactly), then rolls back.
     keep_writing = skip_invalid or dry_run
     with translate_errors(db.url), db.engine.connect() as conn:
@@ -421,31 +481,43 @@ def upload(
         with writer_conn.begin() as tx:
             batch: list[_Prepared] = []
             validator = _Validator(max_bytes)
-            for raw, outcome in validator.run(_records(files, stdin)):
-                result.records += 1
-                done_bytes = validator.bytes_read
-                if isinstance(outcome, list):
-                    result.invalid_records += 1
-                    result.error_count += len(outcome)
-                    room = max_errors - len(result.errors)
-                    result.errors.extend(outcome[: max(room, 0)])
-                    if on_reject is not None and raw is not None:
-                        on_reject(raw, outcome)
-                    continue
-                if result.invalid_records and not keep_writing:
-                    continue  # nothing will be stored: keep validating, stop writing
-                batch.append(outcome)
-                if len(batch) >= BATCH_SIZE:
-                    _store(writer_conn, batch, result)
-                    batch = []
-                    if progress is not None:
-                        progress(
-                            Progress(done_bytes, total, result.records, result.invalid_records)
-                        )
-            if batch and (keep_writing or not result.invalid_records):
-                _store(writer_conn, batch, result)
+            lock = threading.Lock()
+            writer = _Writer(writer_conn, result, lock)
+            try:
+                for raw, outcome in validator.run(_records(files, stdin)):
+                    result.records += 1
+                    if isinstance(outcome, list):
+                        with lock:
+                            result.invalid_records += 1
+                            result.error_count += len(outcome)
+                            room = max_errors - len(result.errors)
+                            result.errors.extend(outcome[: max(room, 0)])
+                        if on_reject is not None and raw is not None:
+                            on_reject(raw, outcome)
+                        continue
+                    if result.invalid_records and not keep_writing:
+                        continue  # nothing will be stored: keep validating, stop writing
+                    batch.append(outcome)
+                    if len(batch) >= BATCH_SIZE:
+                        writer.submit(batch)
+                        batch = []
+                        if progress is not None:
+                            progress(
+                                Progress(
+                                    validator.bytes_read,
+                                    total,
+                                    result.records,
+                                    result.invalid_records,
+                                )
+                            )
+                if batch and (keep_writing or not result.invalid_records):
+                    writer.submit(batch)
+                writer.finish()
+            finally:
+                writer.close()
             if progress is not None:
-                progress(Progress(done_bytes, total, result.records, result.invalid_records))
+                done = validator.bytes_read
+                progress(Progress(done, total, result.records, result.invalid_records))
             if dry_run or (result.invalid_records and not skip_invalid):
                 tx.rollback()
             else:
