@@ -392,3 +392,11 @@ def test_empty_list_table_hints_upload(cli: Cli) -> None:
     result = cli("trace", "list")
     assert result.exit_code == 0
     assert "tunix-rt trace upload" in result.stderr
+
+
+def test_show_json_payload_in_schema_order(cli: Cli, tmp_path: Path) -> None:
+    """Payload keys come back in schema order on both databases (JSONB reorders keys)."""
+    trace_id = upload_one(cli, tmp_path, make_trace())
+    payload = cli("trace", "show", trace_id, "--json").json()["payload"]
+    assert list(payload) == ["trace_version", "prompt", "final_answer", "steps", "meta"]
+    assert list(payload["steps"][0]) == ["i", "type", "content"]

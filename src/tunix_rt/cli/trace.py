@@ -22,7 +22,6 @@ from tunix_rt.cli._output import (
     stderr,
     stdout,
     write_json,
-    write_line,
 )
 from tunix_rt.cli._state import state
 
@@ -184,8 +183,7 @@ def _report(
     if as_json:
         _write_report(result)
     elif result.committed:
-        for item in result.created:
-            write_line(str(item.id))
+        sys.stdout.writelines(f"{ident}\n" for ident in result.created.ids())
     if not quiet:
         for n, item in enumerate(result.duplicates):
             if n == SHOWN_DUPLICATES:

@@ -31,7 +31,7 @@ from tunix_rt.db.engine import is_sqlite, make_probe_engine, sqlite_path
 from tunix_rt.db.revisions import HEAD, SCHEMA_REVISIONS, SchemaState, read_state
 from tunix_rt.errors import SettingsError
 from tunix_rt.repositories import traces as repo
-from tunix_rt.schema import TraceV1, content_hash
+from tunix_rt.schema import content_hash, validate_trace
 from tunix_rt.settings import (
     Settings,
     default_database_path,
@@ -392,12 +392,12 @@ def _check_data(ctx: _Context, deep: bool, progress: Progress | None) -> Check:
 
 def _revalidate(payload: Any, stored_hash: str) -> str | None:
     try:
-        trace = TraceV1.model_validate(payload)
+        trace = validate_trace(payload)
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         where = ".".join(str(p) for p in first["loc"]) or "payload"
         return f"no longer valid ({where}: {first['msg']})"
-    if content_hash(trace.canonical()) != stored_hash:
+    if content_hash(trace) != stored_hash:
         return "content_hash does not match the payload"
     return None
 

@@ -41,7 +41,7 @@ from tunix_rt.ingest import Location, RawRecord, expand_inputs, input_size, read
 from tunix_rt.ingest.readers import parse_line
 from tunix_rt.repositories import traces as repo
 from tunix_rt.repositories.traces import NewRow
-from tunix_rt.schema import TraceV1, canonical_json
+from tunix_rt.schema import canonical_json, validate_trace
 from tunix_rt.services.database import Database
 
 BATCH_SIZE = 5000
@@ -81,17 +81,29 @@ class _Spool:
         self._file = tempfile.SpooledTemporaryFile(max_size=4 << 20)  # noqa: SIM115
         self.count = 0
 
+    # One line per outcome: "<id>\t<hash>\t<line>\t<index>\t<source as JSON>". The id comes
+    # first at a fixed width, so printing the ids is a slice per line.
+
     def add(self, outcome: Outcome) -> None:
         loc = outcome.location
-        row = (str(outcome.id), outcome.content_hash, loc.source, loc.line, loc.index)
-        self._file.write(orjson.dumps(row) + b"\n")
+        index = -1 if loc.index is None else loc.index
+        head = f"{outcome.id}\t{outcome.content_hash}\t{loc.line}\t{index}\t".encode()
+        self._file.write(head + orjson.dumps(loc.source) + b"\n")
         self.count += 1
+
+    def ids(self) -> Iterator[str]:
+        self._file.seek(0)
+        for line in self._file:
+            yield line[:36].decode()
 
     def __iter__(self) -> Iterator[Outcome]:
         self._file.seek(0)
         for line in self._file:
-            ident, digest, source, line_no, index = orjson.loads(line)
-            yield Outcome(Location(source, line_no, index), uuid.UUID(ident), digest)
+            ident, digest, line_no, index, source = line.split(b"\t", 4)
+            loc = Location(
+                orjson.loads(source), int(line_no), None if index == b"-1" else int(index)
+            )
+            yield Outcome(loc, uuid.UUID(ident.decode()), digest.decode())
 
     def close(self) -> None:
         self._file.close()
@@ -213,6 +225,17 @@ def _too_big(loc: Location, prefix: str, max_bytes: int) -> RecordError:
 
 def prepare(raw: RawRecord, max_bytes: int) -> _Prepared | list[RecordError]:
     """Validate one raw record against schema v1 and compute its identity."""
+    checked = check(raw, max_bytes)
+    if isinstance(checked, list):
+        return checked
+    return _Prepared(raw.location, _new_row(*checked))
+
+
+Checked = tuple[uuid.UUID | None, datetime | None, str, str, bytes]
+
+
+def check(raw: RawRecord, max_bytes: int) -> Checked | list[RecordError]:
+    """Validate one raw record; its identity without id and timestamp (see `prepare`)."""
     loc = raw.location
     if raw.error is not None:
         return [RecordError(loc, None, raw.error)]
@@ -230,12 +253,9 @@ def prepare(raw: RawRecord, max_bytes: int) -> _Prepared | list[RecordError]:
     if len(raw.raw) > max_bytes and len(canonical_json(value)) > max_bytes:
         return [_too_big(loc, prefix, max_bytes)]
     try:
-        trace = TraceV1.model_validate(value)
+        canonical = validate_trace(value)
     except ValidationError as exc:
         return errors + _pydantic_errors(loc, exc, prefix)
-    # Validation is strict with no extra keys, so the validated trace *is* the input dict
-    # (minus a null `meta`): serialising it directly skips rebuilding it from the model.
-    canonical = value if value.get("meta", True) is not None else trace.canonical()
     try:
         encoded = canonical_json(canonical)
     except orjson.JSONEncodeError as exc:
@@ -253,15 +273,24 @@ def prepare(raw: RawRecord, max_bytes: int) -> _Prepared | list[RecordError]:
         errors.append(RecordError(loc, "content_hash", "does not match the payload"))
     if errors:
         return errors
-    row = NewRow(
+    return trace_id, created_at, canonical["trace_version"], digest, encoded
+
+
+def _new_row(
+    trace_id: uuid.UUID | None,
+    created_at: datetime | None,
+    version: str,
+    digest: str,
+    encoded: bytes,
+) -> NewRow:
+    return NewRow(
         trace_id or uuid.uuid4(),
         # The moment each trace was accepted: a file's order survives as time order.
         created_at or datetime.now(UTC),
-        trace.trace_version,
+        version,
         digest,
         encoded,
     )
-    return _Prepared(loc, row)
 
 
 def _store(
@@ -335,12 +364,12 @@ def _validate_chunk(
     out: list[tuple[Any, ...]] = []
     for line_no, raw in lines:
         value, error = parse_line(raw)
-        outcome = prepare(RawRecord(Location(source, line_no), raw, value, error), max_bytes)
+        # Ids and timestamps are made by the writing process (the worker is the busier one).
+        outcome = check(RawRecord(Location(source, line_no), raw, value, error), max_bytes)
         if isinstance(outcome, list):
             out.append((line_no, [(e.field, e.message) for e in outcome], raw))
         else:
-            r = outcome.row
-            out.append((line_no, r.id, r.created_at, r.trace_version, r.content_hash, r.payload))
+            out.append((line_no, *outcome))
     return out
 
 
@@ -405,7 +434,7 @@ class _Validator:
                 errors = [RecordError(loc, name, message) for name, message in item[1]]
                 yield RawRecord(loc, item[2]), errors
             else:
-                yield None, _Prepared(loc, NewRow(*item[1:]))
+                yield None, _Prepared(loc, _new_row(*item[1:]))
 
     def _drain(self, keep: int) -> Iterator[Validated]:
         while self.pending:
