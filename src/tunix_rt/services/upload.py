@@ -48,6 +48,7 @@ BATCH_SIZE = 5000
 CHUNK_SIZE = 2000
 PARALLEL_AFTER = 5000
 MAX_CHUNKS_IN_FLIGHT = 4
+EARLY_WORKERS_BYTES = 16 << 20  # inputs this big will certainly pass PARALLEL_AFTER records
 RECORD_KEYS = frozenset({"id", "created_at", "trace_version", "content_hash", "payload"})
 UPLOAD_CACHE_KIB = 65_536
 UPLOAD_BUSY_TIMEOUT_MS = 600_000  # a writer waits up to 10 min for another writer (SQLite)
@@ -406,6 +407,21 @@ class _Validator:
         self.chunks = 0
         self.chunk: list[RawRecord] = []
 
+    def start(self) -> None:
+        """Start the workers now (they take ~0.4 s to boot; a big upload starts them early)."""
+        if self.pool is not None or not self.workers:
+            return
+        # spawn, not fork: a forked worker would inherit the open database connection and,
+        # if this process were killed, keep its transaction (and locks) alive. A spawned one
+        # holds nothing, and `_die_with_parent` ends it with this process.
+        self.pool = ProcessPoolExecutor(
+            self.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_die_with_parent,
+            initargs=(os.getpid(),),
+        )
+        self.pool.submit(int)  # boot the workers while this process validates locally
+
     def _local(self, raw: RawRecord) -> Validated:
         if not raw.parsed:
             value, error = parse_line(raw.raw)
@@ -456,18 +472,7 @@ class _Validator:
                     self._submit()
                     self.pending.append(self._local(raw))
                 else:
-                    if self.pool is None:
-                        # spawn, not fork: a forked worker would inherit the open database
-                        # connection and, if this process were killed, keep its transaction
-                        # (and locks) alive. A spawned one holds nothing and exits when its
-                        # pipe to this process closes.
-                        context = multiprocessing.get_context("spawn")
-                        self.pool = ProcessPoolExecutor(
-                            self.workers,
-                            mp_context=context,
-                            initializer=_die_with_parent,
-                            initargs=(os.getpid(),),
-                        )
+                    self.start()
                     if self.chunk and self.chunk[0].location.source != raw.location.source:
                         self._submit()
                     self.chunk.append(raw)
@@ -510,6 +515,8 @@ def upload(
         with writer_conn.begin() as tx:
             batch: list[_Prepared] = []
             validator = _Validator(max_bytes)
+            if total is not None and total > EARLY_WORKERS_BYTES:
+                validator.start()
             lock = threading.Lock()
             writer = _Writer(writer_conn, result, lock)
             try:
