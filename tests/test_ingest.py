@@ -203,3 +203,13 @@ def test_many_duplicates_summarised(cli: Cli, tmp_path: Path) -> None:
     cli("trace", "upload", str(path))
     result = cli("trace", "upload", str(path))
     assert "... and 5 more duplicates" in result.stderr
+
+
+def test_special_characters_survive_the_bulk_path(cli: Cli, tmp_path: Path) -> None:
+    """Backslashes, tabs, newlines and quotes round-trip through COPY and executemany."""
+    tricky = 'a\\b\tc\nd"e\\\\n'
+    trace = make_trace(prompt=tricky, trace_version="v\\1\t2", meta={"k\\": ["\t", "\\n"]})
+    (trace_id,) = cli("trace", "upload", str(write_jsonl(tmp_path / "t.jsonl", [trace]))).lines()
+    record = cli("trace", "show", trace_id, "--json").json()
+    assert record["payload"] == trace
+    assert record["trace_version"] == "v\\1\t2"

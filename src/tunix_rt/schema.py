@@ -24,7 +24,6 @@ import orjson
 from pydantic import AfterValidator, ConfigDict, Field, StrictInt, StringConstraints, TypeAdapter
 from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
 
-DEFAULT_TRACE_MAX_BYTES = 1_048_576
 _STRICT = ConfigDict(extra="forbid", strict=True)
 
 Version = Annotated[str, StringConstraints(min_length=1, max_length=64)]
