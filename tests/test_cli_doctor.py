@@ -198,7 +198,6 @@ def test_wrong_password(password_server: int) -> None:
 def test_role_without_write_permission(healthy_pg: str) -> None:
     """A read-only role passes the earlier checks and fails access, with the GRANT."""
     role = f"ro_{os.getpid()}"
-    dbname = healthy_pg.rsplit("/", 1)[1]
     pg_admin(f"DROP ROLE IF EXISTS {role}")
     pg_admin(f"CREATE ROLE {role} LOGIN")
     raw_sql(healthy_pg, f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")
@@ -215,7 +214,6 @@ def test_role_without_write_permission(healthy_pg: str) -> None:
     finally:
         raw_sql(healthy_pg, f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role}")
         pg_admin(f"DROP ROLE IF EXISTS {role}")
-        assert dbname
 
 
 def test_garbage_sqlite_file(tmp_path: Path) -> None:
