@@ -375,10 +375,16 @@ def _validate_chunk(
 
 
 def _die_with_parent(parent: int) -> None:  # pragma: no cover - runs in the worker process
-    """Worker initializer: if this upload is killed (even with -9), its workers go too."""
+    """Worker initializer: if this upload is killed (even with -9), its workers go too.
+
+    Ctrl-C is left to the parent (which rolls back and stops the workers): a worker that took
+    it too would print a KeyboardInterrupt traceback of its own.
+    """
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if sys.platform.startswith("linux"):
         import ctypes
-        import signal
 
         pr_set_pdeathsig = 1
         ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
