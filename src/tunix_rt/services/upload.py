@@ -120,6 +120,14 @@ class UploadResult:
     records: int = 0
     committed: bool = False
     dry_run: bool = False
+    max_errors: int = 20
+
+    def add_invalid(self, errors: list[RecordError]) -> None:
+        """Count one invalid record; keep its errors while fewer than `max_errors` are kept."""
+        self.invalid_records += 1
+        self.error_count += len(errors)
+        room = self.max_errors - len(self.errors)
+        self.errors.extend(errors[: max(room, 0)])
 
     def close(self) -> None:
         self.created.close()
@@ -323,9 +331,7 @@ def _record_outcomes(
             result.duplicates.add(Outcome(item.location, stored, digest))
         else:
             message = f"{item.row.id} is already stored with other content"
-            result.error_count += 1
-            result.invalid_records += 1
-            result.errors.append(RecordError(item.location, "id", message))
+            result.add_invalid([RecordError(item.location, "id", message)])
 
 
 class _Writer:
@@ -507,7 +513,7 @@ def upload(
     max_bytes = db.settings.trace_max_bytes
     files = expand_inputs(sources)
     total = input_size(files)
-    result = UploadResult(dry_run=dry_run)
+    result = UploadResult(dry_run=dry_run, max_errors=max_errors)
     # A dry run writes every valid record (to count new and duplicate exactly), then rolls back.
     keep_writing = skip_invalid or dry_run
     with translate_errors(db.url), db.engine.connect() as conn:
@@ -525,15 +531,18 @@ def upload(
                 validator.start()
             lock = threading.Lock()
             writer = _Writer(writer_conn, result, lock)
+
+            def report() -> None:
+                if progress is not None:
+                    done = validator.bytes_read
+                    progress(Progress(done, total, result.records, result.invalid_records))
+
             try:
                 for raw, outcome in validator.run(_records(files, stdin)):
                     result.records += 1
                     if isinstance(outcome, list):
                         with lock:
-                            result.invalid_records += 1
-                            result.error_count += len(outcome)
-                            room = max_errors - len(result.errors)
-                            result.errors.extend(outcome[: max(room, 0)])
+                            result.add_invalid(outcome)
                         if on_reject is not None and raw is not None:
                             on_reject(raw, outcome)
                         continue
@@ -543,23 +552,13 @@ def upload(
                     if len(batch) >= BATCH_SIZE:
                         writer.submit(batch)
                         batch = []
-                        if progress is not None:
-                            progress(
-                                Progress(
-                                    validator.bytes_read,
-                                    total,
-                                    result.records,
-                                    result.invalid_records,
-                                )
-                            )
+                        report()
                 if batch and (keep_writing or not result.invalid_records):
                     writer.submit(batch)
                 writer.finish()
             finally:
                 writer.close()
-            if progress is not None:
-                done = validator.bytes_read
-                progress(Progress(done, total, result.records, result.invalid_records))
+            report()
             if dry_run or (result.invalid_records and not skip_invalid):
                 tx.rollback()
             else:
