@@ -8,23 +8,24 @@ once with the real migrations, emptied before each test, dropped at the end).
 
 from __future__ import annotations
 
-import json
 import os
-import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
 from typer.testing import CliRunner
 
+from tests.helpers import (
+    PG_ADMIN_URL,
+    REQUIRE_PG,
+    Cli,
+    Run,
+    create_pg_database,
+    drop_pg_database,
+    invoke,
+)
 from tunix_rt.cli import app
-
-PG_ADMIN_URL = os.environ.get("TUNIX_RT_TEST_POSTGRES_URL")
-REQUIRE_PG = os.environ.get("TUNIX_RT_TEST_REQUIRE_POSTGRES") == "1"
-DATA = Path(__file__).parent / "data"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -32,32 +33,6 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(
             "TUNIX_RT_TEST_REQUIRE_POSTGRES=1 but TUNIX_RT_TEST_POSTGRES_URL is not set"
         )
-
-
-def _libpq(url: str) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql://", 1)
-
-
-def pg_url_for(dbname: str) -> str:
-    assert PG_ADMIN_URL
-    base, _, _ = _libpq(PG_ADMIN_URL).rpartition("/")
-    return f"{base}/{dbname}"
-
-
-def pg_admin(sql: str) -> None:
-    assert PG_ADMIN_URL
-    with psycopg.connect(_libpq(PG_ADMIN_URL), autocommit=True) as conn:
-        conn.execute(sql)  # type: ignore[arg-type]
-
-
-def create_pg_database() -> tuple[str, str]:
-    name = f"tunix_rt_test_{uuid.uuid4().hex[:12]}"
-    pg_admin(f'CREATE DATABASE "{name}"')
-    return name, pg_url_for(name)
-
-
-def drop_pg_database(name: str) -> None:
-    pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(autouse=True)
@@ -113,27 +88,6 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return url
 
 
-@dataclass
-class Run:
-    exit_code: int
-    stdout: str
-    stderr: str
-
-    def json(self) -> Any:
-        return json.loads(self.stdout)
-
-    def lines(self) -> list[str]:
-        return self.stdout.splitlines()
-
-
-Cli = Callable[..., Run]
-
-
-def invoke(args: list[str], input: str | bytes | None = None) -> Run:
-    result = CliRunner().invoke(app, args, input=input, catch_exceptions=False)
-    return Run(result.exit_code, result.stdout, result.stderr)
-
-
 @pytest.fixture
 def cli(db_url: str) -> Cli:
     """Run tunix-rt against the test database: cli("trace", "list", input=...)."""
@@ -142,23 +96,3 @@ def cli(db_url: str) -> Cli:
         return invoke(["--db", db_url, *args], input=input)
 
     return run
-
-
-def make_trace(n: int = 0, **overrides: Any) -> dict[str, Any]:
-    trace: dict[str, Any] = {
-        "trace_version": "1.0",
-        "prompt": f"What is {n} + {n}?",
-        "final_answer": str(2 * n),
-        "steps": [
-            {"i": 0, "type": "parse", "content": f"Add {n} to itself"},
-            {"i": 1, "type": "compute", "content": f"{n} + {n} = {2 * n}"},
-        ],
-        "meta": {"source": "test"},
-    }
-    trace.update(overrides)
-    return trace
-
-
-def write_jsonl(path: Path, records: list[Any]) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
-    return path

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from alembic import command
 from alembic.util import CommandError
-from conftest import PG_ADMIN_URL, invoke
 from sqlalchemy import create_engine, inspect
 
+from tests.helpers import PG_ADMIN_URL, invoke
 from tunix_rt.db import migrate
 from tunix_rt.db.revisions import HEAD, SCHEMA_REVISIONS
 from tunix_rt.settings import normalise_database_url

@@ -10,8 +10,8 @@ from __future__ import annotations
 import functools
 import json
 import sys
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
 
 import typer
 
@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 
 P = ParamSpec("P")
 R = TypeVar("R")
+T = TypeVar("T")
+Format = Literal["table", "json", "jsonl"]
+TABLE_CHUNK = 1000
 
 # C0 controls except tab and newline, DEL, C1 controls, and bidi overrides (which can make
 # text read differently from what is stored).
@@ -92,3 +95,55 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
             raise fail(str(exc)) from None
 
     return wrapper
+
+
+def output_format(*, as_json: bool, as_jsonl: bool) -> Format:
+    """The one output choice of a command with `--json` and `--jsonl`."""
+    if as_json and as_jsonl:
+        raise fail("--json and --jsonl cannot be combined", code=2)
+    return "json" if as_json else "jsonl" if as_jsonl else "table"
+
+
+def emit_rows(
+    rows: Iterator[T],
+    fmt: Format,
+    *,
+    record: Callable[[T], Any],
+    table: Callable[..., Any],
+    next_cursor: str | None = None,
+) -> None:
+    """Print rows as a table, one JSON document `{"data": [...], "next_cursor"}`, or JSON Lines.
+
+    Streams: JSON is written record by record and tables in chunks of TABLE_CHUNK rows, so
+    `--all` over millions of traces runs in constant memory.
+    """
+    out = sys.stdout
+    if fmt == "json":
+        out.write('{"data": [')
+        for n, row in enumerate(rows):
+            out.write(("," if n else "") + json.dumps(record(row), ensure_ascii=False))
+        out.write('], "next_cursor": ' + json.dumps(next_cursor) + "}\n")
+        return
+    if fmt == "jsonl":
+        for row in rows:
+            write_json(record(row))
+        return
+    chunk: list[T] = []
+    first = True
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == TABLE_CHUNK:
+            stdout().print(table(chunk, header=first))
+            chunk, first = [], False
+    if chunk or first:
+        stdout().print(table(chunk, header=first))
+
+
+def emit_one(
+    item: T, *, as_json: bool, record: Callable[[T], Any], view: Callable[[T], Any]
+) -> None:
+    """Print one item as JSON or as a Rich view."""
+    if as_json:
+        write_json(record(item))
+    else:
+        stdout().print(view(item))

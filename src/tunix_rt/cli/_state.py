@@ -12,7 +12,7 @@ import typer
 from tunix_rt.cli._output import note
 
 if TYPE_CHECKING:
-    from tunix_rt.services.database import Database
+    from tunix_rt.db.database import Database
     from tunix_rt.settings import Settings
 
 
@@ -30,7 +30,7 @@ class CliState:
 
     @contextmanager
     def database(self, *, check_schema: bool = True) -> Iterator[Database]:
-        from tunix_rt.services.database import open_database
+        from tunix_rt.db.database import open_database
 
         with open_database(self.settings(), note=note, check_schema=check_schema) as db:
             yield db

@@ -6,12 +6,11 @@ from typing import Annotated
 
 import typer
 
+from tunix_rt.cli._options import JsonFlag
 from tunix_rt.cli._output import fail, handle_errors, say, stderr, stdout, write_json, write_line
 from tunix_rt.cli._state import state
 
 app = typer.Typer(help="Maintain the database: migrations and diagnostics.", no_args_is_help=True)
-
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 def _rev(revision: str | None) -> str:

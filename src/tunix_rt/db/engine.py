@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event, exc
+from sqlalchemy import Connection, create_engine, event, exc
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.pool import NullPool
 
@@ -112,3 +112,8 @@ def translate_errors(url: str) -> Iterator[None]:
         raise DatabaseUnavailableError(describe_db_error(error, url)) from None
     except sqlite3.Error as error:
         raise DatabaseUnavailableError(describe_db_error(error, url)) from None
+
+
+def writing(conn: Connection) -> Connection:
+    """Mark a connection as a writer (SQLite takes the write lock at BEGIN)."""
+    return conn.execution_options(**{WRITE_OPTION: True})

@@ -16,7 +16,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
-from tunix_rt.db.revisions import writing
+from tunix_rt.db.engine import writing
 
 
 def migrations_dir() -> Path:

@@ -7,13 +7,9 @@ equals the chain in `migrations/versions`, so a new migration cannot be forgotte
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, text
-
-from tunix_rt.db.engine import WRITE_OPTION, is_sqlite, sqlite_path, translate_errors
-from tunix_rt.errors import SchemaMismatchError
+from sqlalchemy import Connection, text
 
 SCHEMA_REVISIONS: tuple[str, ...] = ("8c7fc19a235e", "81321f8ddcd5")
 HEAD = SCHEMA_REVISIONS[-1]
@@ -72,37 +68,3 @@ def behind_message(revision: str | None) -> str:
         f"database schema is at {describe_revision(revision)}, this tunix-rt needs {HEAD}: "
         f"{UPGRADE_HINT}"
     )
-
-
-def ensure_schema(engine: Engine, url: str, note: Callable[[str], None]) -> None:
-    """Stop unless the schema is at head; bring a SQLite file there on the way.
-
-    A SQLite file is personal, so it is created and migrated automatically (`note` is told
-    when an existing file is migrated). A server database is shared by a team and is only
-    migrated by `tunix-rt db upgrade`.
-    """
-    with translate_errors(url), engine.connect() as conn:
-        state = read_state(conn)
-    if state.at_head:
-        return
-    if state.revision is None and state.has_traces_table:
-        raise SchemaMismatchError(
-            "database has a traces table but no schema version (alembic_version): "
-            "run `tunix-rt db doctor`"
-        )
-    if not state.known:
-        raise SchemaMismatchError(older_tool_message(state.revision))
-    if not is_sqlite(url):
-        raise SchemaMismatchError(behind_message(state.revision))
-    from tunix_rt.db import migrate
-
-    with translate_errors(url):
-        migrate.upgrade(engine, "head")
-    if state.revision is not None or state.has_traces_table:
-        path = sqlite_path(url)
-        note(f"migrated {path} from {describe_revision(state.revision)} to {HEAD}")
-
-
-def writing(conn: Connection) -> Connection:
-    """Mark a connection as a writer (SQLite takes the write lock at BEGIN)."""
-    return conn.execution_options(**{WRITE_OPTION: True})

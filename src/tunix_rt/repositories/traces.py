@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from tunix_rt.models import Trace, UTCDateTime
+from tunix_rt.records import NewRow, TraceRow
 
 traces = Trace.__table__  # type: ignore[attr-defined]
 _COLUMNS = (
@@ -28,28 +28,8 @@ _COLUMNS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class TraceRow:
-    id: uuid.UUID
-    created_at: datetime
-    trace_version: str
-    content_hash: str
-    payload: dict[str, Any]
-
-
 def _row(row: Any) -> TraceRow:
     return TraceRow(row[0], row[1], row[2], row[3], row[4])
-
-
-@dataclass(frozen=True, slots=True)
-class NewRow:
-    """A validated trace ready for the bulk path; `payload` is its canonical JSON."""
-
-    id: uuid.UUID
-    created_at: datetime
-    trace_version: str
-    content_hash: str
-    payload: bytes
 
 
 def bulk_insert(

@@ -23,15 +23,14 @@ from typing import Any, Literal
 from urllib.parse import quote
 
 import sqlalchemy as sa
-from pydantic import ValidationError
 from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import make_url
 
 from tunix_rt.db.engine import is_sqlite, make_probe_engine, sqlite_path
 from tunix_rt.db.revisions import HEAD, SCHEMA_REVISIONS, SchemaState, read_state
 from tunix_rt.errors import SettingsError
+from tunix_rt.ingest.validate import payload_problem
 from tunix_rt.repositories import traces as repo
-from tunix_rt.schema import content_hash, validate_trace
 from tunix_rt.settings import (
     Settings,
     default_database_path,
@@ -369,7 +368,7 @@ def _check_data(ctx: _Context, deep: bool, progress: Progress | None) -> Check:
         limit = None if deep else SAMPLE_SIZE
         for row in repo.page(conn=conn, limit=limit, after=None):
             checked += 1
-            problem = _revalidate(row.payload, row.content_hash)
+            problem = payload_problem(row.payload, row.content_hash)
             if problem:
                 bad.append(f"{row.id}: {problem}")
             if progress is not None and checked % 500 == 0:
@@ -388,18 +387,6 @@ def _check_data(ctx: _Context, deep: bool, progress: Progress | None) -> Check:
     return Check(
         "data", "ok", f"{total} traces; {scope} {checked} re-validate and hash correctly{hint}"
     )
-
-
-def _revalidate(payload: Any, stored_hash: str) -> str | None:
-    try:
-        trace = validate_trace(payload)
-    except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        where = ".".join(str(p) for p in first["loc"]) or "payload"
-        return f"no longer valid ({where}: {first['msg']})"
-    if content_hash(trace) != stored_hash:
-        return "content_hash does not match the payload"
-    return None
 
 
 def _check_latency(ctx: _Context) -> Check:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tunix_rt.db import migrate
+from tunix_rt.db.database import Database
 from tunix_rt.db.engine import translate_errors
 from tunix_rt.db.revisions import HEAD, SchemaState, older_tool_message, read_state
 from tunix_rt.errors import SchemaMismatchError, TunixRtError
-from tunix_rt.services.database import Database
 
 
 @dataclass(frozen=True)

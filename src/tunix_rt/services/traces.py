@@ -8,45 +8,14 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
+from tunix_rt.db.database import Database
 from tunix_rt.db.engine import translate_errors
 from tunix_rt.errors import AmbiguousIdError, CursorError, TraceNotFoundError
+from tunix_rt.records import TraceRow
 from tunix_rt.repositories import traces as repo
-from tunix_rt.repositories.traces import TraceRow
-from tunix_rt.services.database import Database
 
 MAX_CANDIDATES = 10
-
-
-_TRACE_ORDER = ("trace_version", "prompt", "final_answer", "steps", "meta")
-_STEP_ORDER = ("i", "type", "content")
-
-
-def _in_order(obj: dict[str, Any], order: tuple[str, ...]) -> dict[str, Any]:
-    ordered = {key: obj[key] for key in order if key in obj}
-    ordered.update((key, value) for key, value in obj.items() if key not in ordered)
-    return ordered
-
-
-def schema_ordered(payload: dict[str, Any]) -> dict[str, Any]:
-    """The payload with keys in schema order, whatever order the database kept them in."""
-    out = _in_order(payload, _TRACE_ORDER)
-    steps = out.get("steps")
-    if isinstance(steps, list):
-        out["steps"] = [_in_order(s, _STEP_ORDER) if isinstance(s, dict) else s for s in steps]
-    return out
-
-
-def record(row: TraceRow) -> dict[str, Any]:
-    """The stable JSON shape of a stored trace."""
-    return {
-        "id": str(row.id),
-        "created_at": row.created_at.isoformat(),
-        "trace_version": row.trace_version,
-        "content_hash": row.content_hash,
-        "payload": schema_ordered(row.payload),
-    }
 
 
 def encode_cursor(row: TraceRow) -> str:

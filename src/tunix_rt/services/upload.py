@@ -17,7 +17,6 @@ are left to the database's conflict handling and reported with the stored trace'
 
 from __future__ import annotations
 
-import hashlib
 import multiprocessing
 import os
 import sys
@@ -25,47 +24,29 @@ import tempfile
 import threading
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import IO, Any
 
 import orjson
-from pydantic import ValidationError
 from sqlalchemy import Connection
 
-from tunix_rt.db.engine import translate_errors
-from tunix_rt.db.revisions import writing
+from tunix_rt.db.database import Database
+from tunix_rt.db.engine import translate_errors, writing
 from tunix_rt.ingest import Location, RawRecord, expand_inputs, input_size, read_records
 from tunix_rt.ingest.readers import parse_line
+from tunix_rt.ingest.validate import Prepared, RecordError, check, new_row, prepare
+from tunix_rt.records import NewRow
 from tunix_rt.repositories import traces as repo
-from tunix_rt.repositories.traces import NewRow
-from tunix_rt.schema import canonical_json, validate_trace
-from tunix_rt.services.database import Database
 
 BATCH_SIZE = 5000
 CHUNK_SIZE = 2000
 PARALLEL_AFTER = 5000
 MAX_CHUNKS_IN_FLIGHT = 4
 EARLY_WORKERS_BYTES = 16 << 20  # inputs this big will certainly pass PARALLEL_AFTER records
-RECORD_KEYS = frozenset({"id", "created_at", "trace_version", "content_hash", "payload"})
 UPLOAD_CACHE_KIB = 65_536
 UPLOAD_BUSY_TIMEOUT_MS = 600_000  # a writer waits up to 10 min for another writer (SQLite)
-
-
-@dataclass(frozen=True, slots=True)
-class RecordError:
-    location: Location
-    field: str | None
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.location}: {self.field}" if self.field else str(self.location)
-        return f"{where}: {self.message}"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"field": self.field, "message": self.message}
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,164 +127,8 @@ ProgressFn = Callable[[Progress], None]
 RejectFn = Callable[[RawRecord, list[RecordError]], None]
 
 
-@dataclass(frozen=True, slots=True)
-class _Prepared:
-    location: Location
-    row: NewRow
-
-
-def _field_path(loc: Iterable[int | str]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
-
-
-def _pydantic_errors(location: Location, exc: ValidationError, prefix: str) -> list[RecordError]:
-    out = []
-    for err in exc.errors(include_url=False):
-        path = _field_path(err["loc"])
-        if prefix:
-            path = f"{prefix}.{path}" if path else prefix
-        kind = err["type"]
-        if kind == "extra_forbidden":
-            message = "unknown field (not part of trace schema v1)"
-        elif kind == "missing":
-            message = "field required"
-        else:
-            message = str(err["msg"]).removeprefix("Value error, ")
-        out.append(RecordError(location, path or None, message))
-    return out
-
-
-def _envelope(
-    value: dict[str, Any], loc: Location
-) -> tuple[dict[str, Any], uuid.UUID | None, datetime | None, str | None, list[RecordError]]:
-    """Split an exported record ({id, created_at, ..., payload}) into its parts."""
-    errors = [
-        RecordError(loc, key, "unknown field (not part of a tunix-rt record)")
-        for key in value
-        if key not in RECORD_KEYS
-    ]
-    trace_id: uuid.UUID | None = None
-    created_at: datetime | None = None
-    if "id" in value:
-        try:
-            trace_id = uuid.UUID(str(value["id"]))
-        except ValueError:
-            errors.append(RecordError(loc, "id", "must be a UUID"))
-    if "created_at" in value:
-        try:
-            created_at = datetime.fromisoformat(str(value["created_at"]))
-            if created_at.tzinfo is None:
-                raise ValueError("naive")
-        except ValueError:
-            errors.append(
-                RecordError(loc, "created_at", "must be an ISO 8601 timestamp with a timezone")
-            )
-            created_at = None
-    payload = value["payload"]
-    if not isinstance(payload, dict):
-        errors.append(RecordError(loc, "payload", "must be a JSON object"))
-        payload = {}
-    claimed = value.get("content_hash")
-    return payload, trace_id, created_at, claimed if isinstance(claimed, str) else None, errors
-
-
-def _has_nul(value: Any) -> bool:
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            if "\x00" in item:
-                return True
-        elif isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return False
-
-
-def _too_big(loc: Location, prefix: str, max_bytes: int) -> RecordError:
-    return RecordError(loc, prefix or None, f"trace exceeds maximum of {max_bytes} bytes")
-
-
-def prepare(raw: RawRecord, max_bytes: int) -> _Prepared | list[RecordError]:
-    """Validate one raw record against schema v1 and compute its identity."""
-    checked = check(raw, max_bytes)
-    if isinstance(checked, list):
-        return checked
-    return _Prepared(raw.location, _new_row(*checked))
-
-
-Checked = tuple[uuid.UUID | None, datetime | None, str, str, bytes]
-
-
-def check(raw: RawRecord, max_bytes: int) -> Checked | list[RecordError]:
-    """Validate one raw record; its identity without id and timestamp (see `prepare`)."""
-    loc = raw.location
-    if raw.error is not None:
-        return [RecordError(loc, None, raw.error)]
-    value = raw.value
-    if not isinstance(value, dict):
-        return [RecordError(loc, None, "must be a JSON object (a trace)")]
-    trace_id: uuid.UUID | None = None
-    created_at: datetime | None = None
-    claimed: str | None = None
-    errors: list[RecordError] = []
-    prefix = ""
-    if "payload" in value:
-        value, trace_id, created_at, claimed, errors = _envelope(value, loc)
-        prefix = "payload"
-    if len(raw.raw) > max_bytes and len(canonical_json(value)) > max_bytes:
-        return [_too_big(loc, prefix, max_bytes)]
-    try:
-        canonical = validate_trace(value)
-    except ValidationError as exc:
-        return errors + _pydantic_errors(loc, exc, prefix)
-    try:
-        encoded = canonical_json(canonical)
-    except orjson.JSONEncodeError as exc:
-        return [*errors, RecordError(loc, prefix or None, f"cannot be encoded: {exc}")]
-    if len(encoded) > max_bytes:
-        errors.append(_too_big(loc, prefix, max_bytes))
-    if b"\\u0000" in encoded and _has_nul(canonical):
-        errors.append(
-            RecordError(
-                loc, prefix or None, "contains the character U+0000, which cannot be stored"
-            )
-        )
-    digest = hashlib.sha256(encoded).hexdigest()
-    if claimed is not None and claimed != digest:
-        errors.append(RecordError(loc, "content_hash", "does not match the payload"))
-    if errors:
-        return errors
-    return trace_id, created_at, canonical["trace_version"], digest, encoded
-
-
-def _new_row(
-    trace_id: uuid.UUID | None,
-    created_at: datetime | None,
-    version: str,
-    digest: str,
-    encoded: bytes,
-) -> NewRow:
-    return NewRow(
-        trace_id or uuid.uuid4(),
-        # The moment each trace was accepted: a file's order survives as time order.
-        created_at or datetime.now(UTC),
-        version,
-        digest,
-        encoded,
-    )
-
-
 def _store(
-    conn: Connection, batch: list[_Prepared], result: UploadResult, lock: threading.Lock
+    conn: Connection, batch: list[Prepared], result: UploadResult, lock: threading.Lock
 ) -> None:
     """Insert one batch and record each record's outcome, in input order."""
     first: dict[str, NewRow] = {}
@@ -315,7 +140,7 @@ def _store(
 
 
 def _record_outcomes(
-    batch: list[_Prepared],
+    batch: list[Prepared],
     inserted: dict[str, uuid.UUID],
     existing: dict[str, uuid.UUID],
     result: UploadResult,
@@ -346,7 +171,7 @@ class _Writer:
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tunix-rt-writer")
         self.pending: deque[Future[None]] = deque()
 
-    def submit(self, batch: list[_Prepared]) -> None:
+    def submit(self, batch: list[Prepared]) -> None:
         self.pending.append(self.pool.submit(_store, self.conn, batch, self.result, self.lock))
         while len(self.pending) > 1:
             self.pending.popleft().result()
@@ -398,7 +223,7 @@ def _die_with_parent(parent: int) -> None:  # pragma: no cover - runs in the wor
         os._exit(1)
 
 
-Validated = tuple[RawRecord | None, "_Prepared | list[RecordError]"]
+Validated = tuple[RawRecord | None, "Prepared | list[RecordError]"]
 
 
 class _Validator:
@@ -462,7 +287,7 @@ class _Validator:
                 errors = [RecordError(loc, name, message) for name, message in item[1]]
                 yield RawRecord(loc, item[2]), errors
             else:
-                yield None, _Prepared(loc, _new_row(*item[1:]))
+                yield None, Prepared(loc, new_row(*item[1:]))
 
     def _drain(self, keep: int) -> Iterator[Validated]:
         while self.pending:
@@ -525,7 +350,7 @@ def upload(
             raw_conn.execute(f"PRAGMA cache_size = -{UPLOAD_CACHE_KIB}")  # type: ignore[union-attr]
         writer_conn = writing(conn)
         with writer_conn.begin() as tx:
-            batch: list[_Prepared] = []
+            batch: list[Prepared] = []
             validator = _Validator(max_bytes)
             if total is not None and total > EARLY_WORKERS_BYTES:
                 validator.start()

@@ -13,9 +13,8 @@ from pathlib import Path
 
 import orjson
 import pytest
-from conftest import DATA, Cli, invoke, make_trace, write_jsonl
 
-SHARED = DATA / "shared"
+from tests.helpers import DATA, Cli, invoke, make_trace, write_jsonl
 
 
 def count(url: str) -> int:
@@ -33,7 +32,7 @@ def tunix(*args: str, **kwargs: object) -> subprocess.Popen[bytes]:
 
 def test_shared_folder_all_or_nothing(cli: Cli, db_url: str) -> None:
     """The shared data folder: the eval set is invalid, so nothing is stored, exit 1."""
-    result = cli("trace", "upload", str(SHARED))
+    result = cli("trace", "upload", str(DATA))
     assert result.exit_code == 1
     assert "evalset_v2.jsonl:1: trace_version: field required" in result.stderr
     assert "... and 780 more errors (800 in all)" in result.stderr
@@ -44,13 +43,13 @@ def test_shared_folder_all_or_nothing(cli: Cli, db_url: str) -> None:
 def test_shared_folder_skip_invalid_with_rejects(cli: Cli, db_url: str, tmp_path: Path) -> None:
     """--skip-invalid stores 915, counts 286 duplicates and writes the 100 rejects."""
     rejects = tmp_path / "rejects.jsonl"
-    result = cli("trace", "upload", str(SHARED), "--skip-invalid", "--rejects", str(rejects))
+    result = cli("trace", "upload", str(DATA), "--skip-invalid", "--rejects", str(rejects))
     assert result.exit_code == 0, result.stderr
     assert "stored 915, duplicates 286, skipped 100 invalid records" in result.stderr
     assert len(result.lines()) == 915
     lines = [json.loads(x) for x in rejects.read_text().splitlines()]
     assert len(lines) == 100
-    assert {r["file"] for r in lines} == {str(SHARED / "evalset_v2.jsonl")}
+    assert {r["file"] for r in lines} == {str(DATA / "evalset_v2.jsonl")}
     assert [r["line"] for r in lines] == list(range(1, 101))
     assert json.loads(lines[0]["raw"])["id"] == "eval-v2-001"
     assert {"field": "steps", "message": "field required"} in lines[0]["errors"]
@@ -130,7 +129,7 @@ def test_round_trip_between_sqlite_and_postgres(fresh_pg_url: str, tmp_path: Pat
     """SQLite -> PostgreSQL -> SQLite copies keep ids, created_at and content hashes."""
     lite, lite2 = (f"sqlite:///{tmp_path / n}" for n in ("a.db", "b.db"))
     invoke(["--db", fresh_pg_url, "db", "upgrade"])
-    first = invoke(["--db", lite, "trace", "upload", str(SHARED), "--skip-invalid", "-q"])
+    first = invoke(["--db", lite, "trace", "upload", str(DATA), "--skip-invalid", "-q"])
     assert first.exit_code == 0
     exported = invoke(["--db", lite, "trace", "list", "--all", "--jsonl"]).stdout
     to_pg = invoke(["--db", fresh_pg_url, "trace", "upload", "-"], input=exported)

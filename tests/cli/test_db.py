@@ -8,8 +8,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import invoke, make_trace, write_jsonl
 
+from tests.helpers import invoke, make_trace, write_jsonl
 from tunix_rt.db.revisions import HEAD, SCHEMA_REVISIONS
 
 

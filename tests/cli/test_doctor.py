@@ -19,8 +19,8 @@ from typing import Any
 
 import psycopg
 import pytest
-from conftest import DATA, PG_ADMIN_URL, Run, invoke, pg_admin
 
+from tests.helpers import DATA, PG_ADMIN_URL, Run, invoke, pg_admin
 from tunix_rt.db.revisions import HEAD, SCHEMA_REVISIONS
 
 SECRET = "s3cret-Pa55"

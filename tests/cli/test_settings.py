@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import invoke, make_trace, write_jsonl
 
+from tests.helpers import invoke, make_trace, write_jsonl
 from tunix_rt.settings import load_settings, mask_url, normalise_database_url
 
 

@@ -10,7 +10,7 @@ import re
 import shutil
 from pathlib import Path
 
-from conftest import DATA, Cli, make_trace, write_jsonl
+from tests.helpers import DATA, Cli, make_trace, write_jsonl
 
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 

@@ -11,7 +11,8 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import Cli, make_trace, write_jsonl
+
+from tests.helpers import Cli, make_trace, write_jsonl
 
 
 def _count(cli: Cli) -> int:
@@ -127,7 +128,7 @@ def test_exported_records_round_trip(cli: Cli, tmp_path: Path) -> None:
     )
     exported = cli("trace", "list", "--all", "--jsonl").stdout
     other = f"sqlite:///{tmp_path / 'copy.db'}"
-    from conftest import invoke
+    from tests.helpers import invoke
 
     copied = invoke(["--db", other, "trace", "upload", "-"], input=exported)
     assert copied.exit_code == 0, copied.stderr

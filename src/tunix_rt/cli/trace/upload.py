@@ -1,4 +1,4 @@
-"""`tunix-rt trace ...`: upload, list and show reasoning traces."""
+"""`tunix-rt trace upload`: validate traces and store them, all or nothing."""
 
 from __future__ import annotations
 
@@ -13,28 +13,21 @@ from typing import IO, TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from tunix_rt.cli._options import JsonFlag
 from tunix_rt.cli._output import (
     fail,
     handle_errors,
-    literal,
-    literal_text,
     say,
     stderr,
-    stdout,
-    write_json,
 )
 from tunix_rt.cli._state import state
 
 if TYPE_CHECKING:
     from tunix_rt.ingest import RawRecord
-    from tunix_rt.repositories.traces import TraceRow
-    from tunix_rt.services.upload import Outcome, Progress, RecordError, UploadResult
-
-app = typer.Typer(help="Upload, list and show reasoning traces.", no_args_is_help=True)
+    from tunix_rt.ingest.validate import RecordError
+    from tunix_rt.services.upload import Outcome, Progress, UploadResult
 
 SHOWN_DUPLICATES = 20
-
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
 def _outcome_json(item: Outcome) -> dict[str, Any]:
@@ -109,7 +102,6 @@ def _progress_bar(enabled: bool) -> Iterator[Callable[[Progress], None] | None]:
         yield update
 
 
-@app.command()
 @handle_errors
 def upload(
     ctx: typer.Context,
@@ -208,152 +200,3 @@ def _report(
     if not quiet:
         tail = f", skipped {invalid}{kept}" if n else ""
         say(f"stored {result.created.count}, duplicates {result.duplicates.count}{tail}")
-
-
-def _short(text: str) -> str:
-    return literal(" ".join(text.split()))
-
-
-def _table(rows: list[TraceRow], *, header: bool = True) -> Any:
-    from rich.table import Table
-
-    table = Table(show_header=header, header_style="bold", expand=True, box=None, pad_edge=False)
-    table.add_column("ID", no_wrap=True, style="cyan", min_width=8, max_width=8)
-    table.add_column("Created (UTC)", no_wrap=True, min_width=19, max_width=19)
-    table.add_column("Version", no_wrap=True, max_width=10)
-    table.add_column("Steps", justify="right", no_wrap=True)
-    table.add_column("Prompt", no_wrap=True, overflow="ellipsis", ratio=3)
-    table.add_column("Final answer", no_wrap=True, overflow="ellipsis", ratio=2)
-    from rich.text import Text
-
-    for row in rows:
-        payload = row.payload
-        table.add_row(
-            str(row.id)[:8],
-            row.created_at.strftime("%Y-%m-%d %H:%M:%S"),
-            Text(_short(row.trace_version)),
-            str(len(payload.get("steps", []))),
-            Text(_short(str(payload.get("prompt", "")))),
-            Text(_short(str(payload.get("final_answer", "")))),
-        )
-    return table
-
-
-@app.command("list")
-@handle_errors
-def list_traces(
-    ctx: typer.Context,
-    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Traces per page.")] = 20,
-    cursor: Annotated[
-        str | None,
-        typer.Option(help="Continue after the page that printed this token.", show_default=False),
-    ] = None,
-    all_: Annotated[bool, typer.Option("--all", help="Stream every trace.")] = False,
-    as_json: JsonFlag = False,
-    as_jsonl: Annotated[bool, typer.Option("--jsonl", help="One JSON record per line.")] = False,
-) -> None:
-    """List traces, newest first (ties broken by id)."""
-    from tunix_rt.services import traces as service
-
-    if as_json and as_jsonl:
-        raise fail("--json and --jsonl cannot be combined", code=2)
-    with state(ctx).database() as db:
-        if all_:
-            _list_all(service.iter_all(db, cursor=cursor), as_json=as_json, as_jsonl=as_jsonl)
-            return
-        page = service.list_page(db, limit=limit, cursor=cursor)
-    if as_json:
-        write_json(
-            {"data": [service.record(r) for r in page.rows], "next_cursor": page.next_cursor}
-        )
-        return
-    if as_jsonl:
-        for row in page.rows:
-            write_json(service.record(row))
-    elif page.rows:
-        stdout().print(_table(page.rows))
-    else:
-        say("no traces yet: add some with `tunix-rt trace upload FILE`")
-    if page.next_cursor:
-        say(f"more: tunix-rt trace list --cursor {page.next_cursor}")
-
-
-def _list_all(rows: Any, *, as_json: bool, as_jsonl: bool) -> None:
-    from tunix_rt.services.traces import record
-
-    out = sys.stdout
-    if as_json:
-        out.write('{"data": [')
-        for n, row in enumerate(rows):
-            out.write(("," if n else "") + json.dumps(record(row), ensure_ascii=False))
-        out.write('], "next_cursor": null}\n')
-        return
-    if as_jsonl:
-        for row in rows:
-            write_json(record(row))
-        return
-    chunk: list[TraceRow] = []
-    first = True
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) == 1000:
-            stdout().print(_table(chunk, header=first))
-            chunk, first = [], False
-    if chunk or first:
-        stdout().print(_table(chunk, header=first))
-
-
-def _show_view(row: TraceRow) -> Any:
-    from rich.console import Group
-    from rich.panel import Panel
-    from rich.table import Table
-
-    payload = row.payload
-    steps = Table(show_header=True, header_style="bold", box=None, expand=True)
-    steps.add_column("i", justify="right", no_wrap=True, style="cyan")
-    steps.add_column("type", no_wrap=True, style="magenta")
-    steps.add_column("content", ratio=1)
-    for step in payload.get("steps", []):
-        steps.add_row(
-            str(step.get("i")),
-            literal_text(str(step.get("type", ""))),
-            literal_text(str(step.get("content", ""))),
-        )
-    parts: list[Any] = [
-        Panel(literal_text(str(payload.get("prompt", ""))), title="Prompt", title_align="left"),
-        Panel(steps, title=f"Steps ({len(payload.get('steps', []))})", title_align="left"),
-        Panel(
-            literal_text(str(payload.get("final_answer", ""))),
-            title="Final answer",
-            title_align="left",
-        ),
-    ]
-    if payload.get("meta") is not None:
-        meta = json.dumps(payload["meta"], indent=2, ensure_ascii=False)
-        parts.append(Panel(literal_text(meta), title="Meta", title_align="left"))
-    header = literal_text(
-        f"trace {row.id}  created {row.created_at.isoformat()}  "
-        f"version {row.trace_version}  sha256 {row.content_hash[:12]}",
-        style="bold",
-    )
-    return Group(header, *parts)
-
-
-@app.command()
-@handle_errors
-def show(
-    ctx: typer.Context,
-    trace_id: Annotated[
-        str, typer.Argument(metavar="ID", help="A trace id or a unique prefix of one.")
-    ],
-    as_json: JsonFlag = False,
-) -> None:
-    """Show one trace: prompt, numbered steps, final answer and meta."""
-    from tunix_rt.services import traces as service
-
-    with state(ctx).database() as db:
-        row = service.show(db, trace_id)
-    if as_json:
-        write_json(service.record(row))
-    else:
-        stdout().print(_show_view(row))

@@ -1,0 +1,19 @@
+"""`tunix-rt trace ...`: one module per command.
+
+Each command module parses its options, makes one service call and prints; heavy imports
+(SQLAlchemy, Rich, the services) happen inside the commands, so `--help` stays fast.
+"""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(help="Upload, list and show reasoning traces.", no_args_is_help=True)
+
+from tunix_rt.cli.trace import list as _list  # noqa: E402
+from tunix_rt.cli.trace import show as _show  # noqa: E402
+from tunix_rt.cli.trace import upload as _upload  # noqa: E402
+
+app.command("upload")(_upload.upload)
+app.command("list")(_list.list_traces)
+app.command("show")(_show.show)

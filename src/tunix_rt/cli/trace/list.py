@@ -1,0 +1,45 @@
+"""`tunix-rt trace list`: traces newest first, a page at a time or all of them."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from tunix_rt.cli._options import Cursor, JsonFlag, JsonlFlag, Limit
+from tunix_rt.cli._output import emit_rows, handle_errors, output_format, say
+from tunix_rt.cli._state import state
+
+
+@handle_errors
+def list_traces(
+    ctx: typer.Context,
+    limit: Limit = 20,
+    cursor: Cursor = None,
+    all_: Annotated[bool, typer.Option("--all", help="Stream every trace.")] = False,
+    as_json: JsonFlag = False,
+    as_jsonl: JsonlFlag = False,
+) -> None:
+    """List traces, newest first (ties broken by id)."""
+    from tunix_rt.cli._views import trace_table
+    from tunix_rt.records import to_record
+    from tunix_rt.services import traces as service
+
+    fmt = output_format(as_json=as_json, as_jsonl=as_jsonl)
+    with state(ctx).database() as db:
+        if all_:
+            emit_rows(service.iter_all(db, cursor=cursor), fmt, record=to_record, table=trace_table)
+            return
+        page = service.list_page(db, limit=limit, cursor=cursor)
+    if not page.rows and fmt == "table":
+        say("no traces yet: add some with `tunix-rt trace upload FILE`")
+    else:
+        emit_rows(
+            iter(page.rows),
+            fmt,
+            record=to_record,
+            table=trace_table,
+            next_cursor=page.next_cursor,
+        )
+    if page.next_cursor and fmt != "json":
+        say(f"more: tunix-rt trace list --cursor {page.next_cursor}")

@@ -1,0 +1,206 @@
+"""Record validation: one raw input record -> a row ready to store, or located errors.
+
+One validator and one error wording for everything that checks traces: `trace upload`,
+`db doctor` and (round 2) `trace lint`. Errors name the field as a path such as
+`steps[0].i`, or `payload.steps[0].i` inside a stored-record envelope.
+
+Pure code: no database, no terminal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from tunix_rt.ingest.readers import Location, RawRecord
+from tunix_rt.records import RECORD_KEYS, NewRow
+from tunix_rt.schema import canonical_json, content_hash, validate_trace
+
+
+@dataclass(frozen=True, slots=True)
+class RecordError:
+    location: Location
+    field: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.location}: {self.field}" if self.field else str(self.location)
+        return f"{where}: {self.message}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"field": self.field, "message": self.message}
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    location: Location
+    row: NewRow
+
+
+def _field_path(loc: Iterable[int | str]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _pydantic_errors(location: Location, exc: ValidationError, prefix: str) -> list[RecordError]:
+    out = []
+    for err in exc.errors(include_url=False):
+        path = _field_path(err["loc"])
+        if prefix:
+            path = f"{prefix}.{path}" if path else prefix
+        kind = err["type"]
+        if kind == "extra_forbidden":
+            message = "unknown field (not part of trace schema v1)"
+        elif kind == "missing":
+            message = "field required"
+        else:
+            message = str(err["msg"]).removeprefix("Value error, ")
+        out.append(RecordError(location, path or None, message))
+    return out
+
+
+def _envelope(
+    value: dict[str, Any], loc: Location
+) -> tuple[dict[str, Any], uuid.UUID | None, datetime | None, str | None, list[RecordError]]:
+    """Split an exported record ({id, created_at, ..., payload}) into its parts."""
+    errors = [
+        RecordError(loc, key, "unknown field (not part of a tunix-rt record)")
+        for key in value
+        if key not in RECORD_KEYS
+    ]
+    trace_id: uuid.UUID | None = None
+    created_at: datetime | None = None
+    if "id" in value:
+        try:
+            trace_id = uuid.UUID(str(value["id"]))
+        except ValueError:
+            errors.append(RecordError(loc, "id", "must be a UUID"))
+    if "created_at" in value:
+        try:
+            created_at = datetime.fromisoformat(str(value["created_at"]))
+            if created_at.tzinfo is None:
+                raise ValueError("naive")
+        except ValueError:
+            errors.append(
+                RecordError(loc, "created_at", "must be an ISO 8601 timestamp with a timezone")
+            )
+            created_at = None
+    payload = value["payload"]
+    if not isinstance(payload, dict):
+        errors.append(RecordError(loc, "payload", "must be a JSON object"))
+        payload = {}
+    claimed = value.get("content_hash")
+    return payload, trace_id, created_at, claimed if isinstance(claimed, str) else None, errors
+
+
+def _has_nul(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+def _too_big(loc: Location, prefix: str, max_bytes: int) -> RecordError:
+    return RecordError(loc, prefix or None, f"trace exceeds maximum of {max_bytes} bytes")
+
+
+def prepare(raw: RawRecord, max_bytes: int) -> Prepared | list[RecordError]:
+    """Validate one raw record against schema v1 and compute its identity."""
+    checked = check(raw, max_bytes)
+    if isinstance(checked, list):
+        return checked
+    return Prepared(raw.location, new_row(*checked))
+
+
+Checked = tuple[uuid.UUID | None, datetime | None, str, str, bytes]
+
+
+def check(raw: RawRecord, max_bytes: int) -> Checked | list[RecordError]:
+    """Validate one raw record; its identity without id and timestamp (see `prepare`)."""
+    loc = raw.location
+    if raw.error is not None:
+        return [RecordError(loc, None, raw.error)]
+    value = raw.value
+    if not isinstance(value, dict):
+        return [RecordError(loc, None, "must be a JSON object (a trace)")]
+    trace_id: uuid.UUID | None = None
+    created_at: datetime | None = None
+    claimed: str | None = None
+    errors: list[RecordError] = []
+    prefix = ""
+    if "payload" in value:
+        value, trace_id, created_at, claimed, errors = _envelope(value, loc)
+        prefix = "payload"
+    if len(raw.raw) > max_bytes and len(canonical_json(value)) > max_bytes:
+        return [_too_big(loc, prefix, max_bytes)]
+    try:
+        canonical = validate_trace(value)
+    except ValidationError as exc:
+        return errors + _pydantic_errors(loc, exc, prefix)
+    try:
+        encoded = canonical_json(canonical)
+    except orjson.JSONEncodeError as exc:
+        return [*errors, RecordError(loc, prefix or None, f"cannot be encoded: {exc}")]
+    if len(encoded) > max_bytes:
+        errors.append(_too_big(loc, prefix, max_bytes))
+    if b"\\u0000" in encoded and _has_nul(canonical):
+        errors.append(
+            RecordError(
+                loc, prefix or None, "contains the character U+0000, which cannot be stored"
+            )
+        )
+    digest = hashlib.sha256(encoded).hexdigest()
+    if claimed is not None and claimed != digest:
+        errors.append(RecordError(loc, "content_hash", "does not match the payload"))
+    if errors:
+        return errors
+    return trace_id, created_at, canonical["trace_version"], digest, encoded
+
+
+def new_row(
+    trace_id: uuid.UUID | None,
+    created_at: datetime | None,
+    version: str,
+    digest: str,
+    encoded: bytes,
+) -> NewRow:
+    return NewRow(
+        trace_id or uuid.uuid4(),
+        # The moment each trace was accepted: a file's order survives as time order.
+        created_at or datetime.now(UTC),
+        version,
+        digest,
+        encoded,
+    )
+
+
+def payload_problem(payload: Any, stored_hash: str) -> str | None:
+    """Why a stored payload is no longer a valid trace with this hash (None when it is)."""
+    try:
+        trace = validate_trace(payload)
+    except ValidationError as exc:
+        first = _pydantic_errors(Location("payload", 0), exc, "")[0]
+        return f"no longer valid ({first.field or 'payload'}: {first.message})"
+    if content_hash(trace) != stored_hash:
+        return "content_hash does not match the payload"
+    return None

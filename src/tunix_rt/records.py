@@ -1,0 +1,67 @@
+"""The stored-record shape, defined once.
+
+`TraceRow` is a trace as stored (what repositories return); `NewRow` a validated trace on its
+way in (its payload already canonical JSON). `to_record` is the stable JSON shape that
+`trace list --jsonl`, `trace show --json` and the `jsonl` export print, and that upload reads
+back: `{"id", "created_at", "trace_version", "content_hash", "payload"}`, the payload's keys in
+schema order whatever order the database kept them in.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+RECORD_KEYS = frozenset({"id", "created_at", "trace_version", "content_hash", "payload"})
+_TRACE_ORDER = ("trace_version", "prompt", "final_answer", "steps", "meta")
+_STEP_ORDER = ("i", "type", "content")
+
+
+@dataclass(frozen=True, slots=True)
+class TraceRow:
+    """A stored trace."""
+
+    id: uuid.UUID
+    created_at: datetime
+    trace_version: str
+    content_hash: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class NewRow:
+    """A validated trace ready for the bulk path; `payload` is its canonical JSON."""
+
+    id: uuid.UUID
+    created_at: datetime
+    trace_version: str
+    content_hash: str
+    payload: bytes
+
+
+def _in_order(obj: dict[str, Any], order: tuple[str, ...]) -> dict[str, Any]:
+    ordered = {key: obj[key] for key in order if key in obj}
+    ordered.update((key, value) for key, value in obj.items() if key not in ordered)
+    return ordered
+
+
+def schema_ordered(payload: dict[str, Any]) -> dict[str, Any]:
+    """The payload with keys in schema order, whatever order the database kept them in."""
+    out = _in_order(payload, _TRACE_ORDER)
+    steps = out.get("steps")
+    if isinstance(steps, list):
+        out["steps"] = [_in_order(s, _STEP_ORDER) if isinstance(s, dict) else s for s in steps]
+    return out
+
+
+def to_record(row: TraceRow) -> dict[str, Any]:
+    """The stable JSON shape of a stored trace."""
+    return {
+        "id": str(row.id),
+        "created_at": row.created_at.isoformat(),
+        "trace_version": row.trace_version,
+        "content_hash": row.content_hash,
+        "payload": schema_ordered(row.payload),
+    }
