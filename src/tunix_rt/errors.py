@@ -38,3 +38,7 @@ class InvalidInputError(TunixRtError):
 
 class CursorError(TunixRtError):
     """A pagination cursor is malformed."""
+
+
+class OutputError(TunixRtError):
+    """Results cannot be written (stdout closed, disk full)."""

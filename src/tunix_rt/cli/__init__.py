@@ -21,6 +21,7 @@ from tunix_rt import __version__
 from tunix_rt.cli import db as db_cli
 from tunix_rt.cli import trace as trace_cli
 from tunix_rt.cli._state import CliState
+from tunix_rt.cli.completion import COMPLETE_VAR, completion
 from tunix_rt.cli.config import config as config_command
 
 app = typer.Typer(
@@ -33,6 +34,7 @@ app = typer.Typer(
 app.add_typer(trace_cli.app, name="trace")
 app.add_typer(db_cli.app, name="db")
 app.command("config")(config_command)
+app.command("completion")(completion)
 
 
 def _version(value: bool) -> None:
@@ -63,12 +65,44 @@ def root(
     ctx.obj = CliState(db_flag=db)
 
 
+def _guard_standard_streams() -> None:
+    """Put /dev/null behind stdin, stdout or stderr if tunix-rt was started with one closed.
+
+    Otherwise the next file opened (the SQLite database, say) would get descriptor 1 and
+    `print` would write into it. `sys.stdin` / `sys.stdout` stay None, so commands can tell
+    (reading `-` or writing results to a closed stream is an error, see `data_out`).
+    """
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            opened = os.open(os.devnull, os.O_RDWR)
+            if opened != fd:  # pragma: no cover - lower descriptors are never free here
+                os.dup2(opened, fd)
+                os.close(opened)
+
+
+def _on_sigterm(_signum: int, _frame: object) -> None:
+    from tunix_rt.cli._output import Terminated
+
+    raise Terminated
+
+
 def main() -> None:
     """Console-script entry point."""
+    import signal
+
+    _guard_standard_streams()
+    # SIGTERM is handled like Ctrl-C: the exception unwinds through every transaction.
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    if os.environ.get(COMPLETE_VAR):
+        from typer._completion_classes import completion_init
+
+        completion_init()
     try:
-        app()
+        app(prog_name="tunix-rt", complete_var=COMPLETE_VAR)
     except BrokenPipeError:
-        # The reader went away (`tunix-rt trace list --jsonl | head`): stop quietly.
+        # The reader went away while Click was printing (help, a usage error): stop quietly.
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        os.dup2(devnull, 1)
         sys.exit(0)

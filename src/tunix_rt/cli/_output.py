@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TextIO, TypeVar
 
 import typer
 
-from tunix_rt.errors import TunixRtError
+from tunix_rt.errors import OutputError, TunixRtError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -27,16 +28,34 @@ T = TypeVar("T")
 Format = Literal["table", "json", "jsonl"]
 TABLE_CHUNK = 1000
 
-# C0 controls except tab and newline, DEL, C1 controls, and bidi overrides (which can make
-# text read differently from what is stored).
+# Shown as visible escapes, never sent to the terminal: C0 controls except tab and newline,
+# DEL, C1 controls; and the invisible or direction-changing characters that make text read
+# differently from what is stored: zero-width space/joiners and direction marks
+# (U+200B..U+200F), bidi embeddings and overrides (U+202A..U+202E), the line and paragraph
+# separators (U+2028/9), bidi isolates (U+2066..U+2069), the Arabic letter mark (U+061C),
+# the byte-order mark / zero-width no-break space (U+FEFF) and tag characters
+# (U+E0000..U+E007F, which can hide text).
 _UNSAFE = [*range(0x00, 0x09), *range(0x0B, 0x20), 0x7F, *range(0x80, 0xA0)]
-_UNSAFE += [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]
-_ESCAPES = {c: (f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}") for c in _UNSAFE}
+_UNSAFE += [0x061C, *range(0x200B, 0x2010), 0x2028, 0x2029, *range(0x202A, 0x202F)]
+_UNSAFE += [*range(0x2066, 0x206A), 0xFEFF, *range(0xE0000, 0xE0080)]
+_ESCAPES = {
+    c: (f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}" if c < 0x10000 else f"\\U{c:08x}")
+    for c in _UNSAFE
+}
 
 
 def literal(text: str) -> str:
-    """`text` with control characters replaced by visible escapes."""
-    return text.translate(_ESCAPES)
+    """`text` with control and invisible characters replaced by visible escapes.
+
+    Also safe for file names that are not valid UTF-8 (Python keeps their bytes as lone
+    surrogates, which no terminal or encoder accepts): those are shown as `\\xNN`.
+    """
+    text = text.translate(_ESCAPES)
+    if any("\udc80" <= ch <= "\udcff" for ch in text):
+        text = "".join(
+            f"\\x{ord(ch) - 0xDC00:02x}" if "\udc80" <= ch <= "\udcff" else ch for ch in text
+        )
+    return text
 
 
 def literal_text(text: str, style: str = "") -> Text:
@@ -57,6 +76,7 @@ def stderr() -> Console:
 def stdout() -> Console:
     from rich.console import Console
 
+    data_out()
     return Console(highlight=False)
 
 
@@ -74,14 +94,42 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that transactions roll back on the way out."""
+
+
+def data_out() -> TextIO:
+    """Stdout, for data; an error when it was closed before tunix-rt started (`>&-`).
+
+    (`main` reopens a closed stdout on /dev/null so no file tunix-rt opens can take its
+    descriptor, but keeps `sys.stdout` None: writing results into nothing would be a silent
+    partial result.)
+    """
+    if sys.stdout is None:
+        raise OutputError("cannot write results: stdout is closed")
+    return sys.stdout
+
+
 def write_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, ensure_ascii=False))
-    sys.stdout.write("\n")
+    out = data_out()
+    out.write(json.dumps(obj, ensure_ascii=False))
+    out.write("\n")
 
 
 def write_line(line: str) -> None:
-    sys.stdout.write(line)
-    sys.stdout.write("\n")
+    out = data_out()
+    out.write(line)
+    out.write("\n")
+
+
+def _silence_stdout() -> None:
+    """The reader of stdout went away: send what is still buffered into /dev/null."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, AttributeError, ValueError):  # pragma: no cover - stdout already gone
+        pass
 
 
 def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
@@ -90,9 +138,24 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
-            return fn(*args, **kwargs)
+            result = fn(*args, **kwargs)
+            if sys.stdout is not None:
+                sys.stdout.flush()  # a full disk must fail here, not at interpreter exit
+            return result
         except TunixRtError as exc:
             raise fail(str(exc)) from None
+        except BrokenPipeError:
+            # The reader went away (`tunix-rt trace list --all --jsonl | head -1`): that is
+            # what it asked for, so stop quietly with success.
+            _silence_stdout()
+            raise typer.Exit(0) from None
+        except Terminated:
+            say("terminated: stopped (nothing half-written was kept)")
+            raise typer.Exit(143) from None
+        except OSError as exc:
+            # A full disk, an I/O error, a vanished file: one line, never a traceback.
+            where = f"{literal(str(exc.filename))}: " if exc.filename else ""
+            raise fail(f"{where}{exc.strerror or exc}") from None
 
     return wrapper
 
@@ -117,7 +180,7 @@ def emit_rows(
     Streams: JSON is written record by record and tables in chunks of TABLE_CHUNK rows, so
     `--all` over millions of traces runs in constant memory.
     """
-    out = sys.stdout
+    out = data_out()
     if fmt == "json":
         out.write('{"data": [')
         for n, row in enumerate(rows):
@@ -128,15 +191,16 @@ def emit_rows(
         for row in rows:
             write_json(record(row))
         return
+    console = stdout()
     chunk: list[T] = []
     first = True
     for row in rows:
         chunk.append(row)
         if len(chunk) == TABLE_CHUNK:
-            stdout().print(table(chunk, header=first))
+            console.print(table(chunk, header=first))
             chunk, first = [], False
     if chunk or first:
-        stdout().print(table(chunk, header=first))
+        console.print(table(chunk, header=first))
 
 
 def emit_one(
@@ -146,4 +210,5 @@ def emit_one(
     if as_json:
         write_json(record(item))
     else:
+        data_out()
         stdout().print(view(item))

@@ -7,7 +7,7 @@ import binascii
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from tunix_rt.db.database import Database
 from tunix_rt.db.engine import translate_errors
@@ -30,10 +30,14 @@ def decode_cursor(token: str) -> tuple[datetime, uuid.UUID]:
         when = datetime.fromisoformat(stamp)
         if when.tzinfo is None:
             raise ValueError("naive timestamp")
+        # In UTC and within what both databases store (year 1..9999): anything else was
+        # never printed by `trace list`.
+        when = when.astimezone(UTC)
         return when, uuid.UUID(ident)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+    except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError):
         raise CursorError(
-            f"invalid --cursor {token!r}: pass the token printed by a previous `trace list`"
+            f"invalid --cursor {token[:40]!r}{'...' if len(token) > 40 else ''}: "
+            "pass the token printed by a previous `trace list`"
         ) from None
 
 

@@ -208,12 +208,13 @@ def _validate_chunk(
 def _die_with_parent(parent: int) -> None:  # pragma: no cover - runs in the worker process
     """Worker initializer: if this upload is killed (even with -9), its workers go too.
 
-    Ctrl-C is left to the parent (which rolls back and stops the workers): a worker that took
-    it too would print a KeyboardInterrupt traceback of its own.
+    Ctrl-C and SIGTERM are left to the parent (which rolls back and stops the workers): a
+    worker that took them too would print a traceback, or break the pool, on its own.
     """
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # SIGTERM to the process group: same
     if sys.platform.startswith("linux"):
         import ctypes
 
