@@ -50,7 +50,7 @@ def _unique_indices(steps: list[Step]) -> list[Step]:
     return steps
 
 
-class Trace(TypedDict):
+class TracePayload(TypedDict):
     """A reasoning trace: prompt, numbered steps, final answer and free-form metadata."""
 
     __pydantic_config__ = _STRICT  # type: ignore[misc]
@@ -64,7 +64,7 @@ class Trace(TypedDict):
     meta: NotRequired[dict[str, Any] | None]
 
 
-TRACE = TypeAdapter(Trace)
+TRACE = TypeAdapter(TracePayload)
 
 
 def validate_trace(value: Any) -> dict[str, Any]:
