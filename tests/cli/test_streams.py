@@ -203,3 +203,33 @@ def test_invisible_characters_are_shown_escaped(cli: Cli, tmp_path: Path) -> Non
     assert not any(ch in shown for ch in "\u200b\u202e\u2066\ufeff\U000e0041\u061c\u2028")
     # JSON output is data: it keeps the characters exactly
     assert cli("trace", "list", "--json").json()["data"][0]["payload"]["prompt"] == prompt
+
+
+def test_upload_waiting_for_another_sqlite_writer_says_so(tmp_path: Path) -> None:
+    """A second writer waits for the first (no "database is locked") and says why it waits."""
+    import sqlite3
+
+    db = tmp_path / "w.db"
+    url = f"sqlite:///{db}"
+    assert invoke(["--db", url, "trace", "list"]).exit_code == 0  # create and migrate
+    path = write_jsonl(tmp_path / "t.jsonl", [make_trace(1)])
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with subprocess.Popen(
+            [*TUNIX, "--db", url, "trace", "upload", str(path)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        ) as proc:
+            assert proc.stderr is not None
+            first = proc.stderr.readline()  # printed while the lock is still held
+            holder.execute("COMMIT")
+            rest = proc.stderr.read()
+            assert proc.wait(timeout=60) == 0
+    finally:
+        holder.close()
+    assert first == (
+        f"note: another process is writing to {db}: waiting for it to finish (up to 10 minutes)\n"
+    )
+    assert rest == "stored 1, duplicates 0\n"

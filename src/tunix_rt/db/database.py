@@ -26,6 +26,7 @@ Note = Callable[[str], None]
 class Database:
     settings: Settings
     engine: Engine
+    note: Note = lambda _message: None  # tells the user something worth knowing (a wait)
 
     @property
     def url(self) -> str:
@@ -87,6 +88,6 @@ def open_database(
     try:
         if check_schema:
             ensure_schema(engine, url, note)
-        yield Database(settings, engine)
+        yield Database(settings, engine, note)
     finally:
         engine.dispose()

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sqlite3
 import sys
 import tempfile
 import threading
@@ -33,7 +34,7 @@ import orjson
 from sqlalchemy import Connection
 
 from tunix_rt.db.database import Database
-from tunix_rt.db.engine import translate_errors, writing
+from tunix_rt.db.engine import sqlite_path, translate_errors, writing
 from tunix_rt.ingest import Location, RawRecord, expand_inputs, input_size, read_records
 from tunix_rt.ingest.readers import parse_line
 from tunix_rt.ingest.validate import Prepared, RecordError, check, new_row, prepare
@@ -324,6 +325,23 @@ class _Validator:
                 self.pool.shutdown(wait=True, cancel_futures=True)
 
 
+def _say_if_waiting(raw_conn: Any, db: Database) -> None:
+    """Tell the user when another process holds SQLite's write lock (the upload then waits).
+
+    A probe with no busy timeout: BEGIN IMMEDIATE fails at once if another writer is active.
+    """
+    raw_conn.execute("PRAGMA busy_timeout = 0")
+    try:
+        raw_conn.execute("BEGIN IMMEDIATE")
+        raw_conn.execute("ROLLBACK")
+    except sqlite3.OperationalError:
+        minutes = UPLOAD_BUSY_TIMEOUT_MS // 60_000
+        db.note(
+            f"another process is writing to {sqlite_path(db.url)}: waiting for it to finish "
+            f"(up to {minutes} minutes)"
+        )
+
+
 def upload(
     db: Database,
     sources: list[str],
@@ -345,6 +363,7 @@ def upload(
     with translate_errors(db.url), db.engine.connect() as conn:
         if conn.dialect.name == "sqlite":  # on the driver: SQLAlchemy would autobegin
             raw_conn = conn.connection.dbapi_connection
+            _say_if_waiting(raw_conn, db)
             raw_conn.execute(f"PRAGMA busy_timeout = {UPLOAD_BUSY_TIMEOUT_MS}")  # type: ignore[union-attr]
             # Random ids and hashes touch index pages all over the file: a 64 MiB page
             # cache (bounded, whatever the input size) keeps them in memory.
