@@ -13,6 +13,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 from sqlmodel import Field, SQLModel
@@ -49,23 +50,29 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
-class JSONPayload(sa.TypeDecorator[dict[str, Any]]):
-    """JSON on SQLite, JSONB on PostgreSQL.
+class PayloadText(sa.TypeDecorator[str]):
+    """The payload as TEXT holding its canonical JSON, byte for byte, on every database.
 
-    Equivalent to `JSON().with_variant(JSONB(), "postgresql")` (what the first migration
-    created), but the PostgreSQL dialect is only imported when a PostgreSQL database is used:
-    importing it costs every SQLite command about 20 ms of start-up.
+    Canonical JSON (sorted keys, no whitespace, UTF-8, as orjson writes it) is what the
+    content hash is computed on, so storing exactly those bytes makes a stored trace read back
+    and re-hash identically whatever numbers it holds: JSONB would rewrite `-0.0` as `0` and
+    `1e+16` as `10000000000000000`. Readers parse the text with orjson (see
+    `records.parse_payload`); JSON functions still work on it (`json_extract(payload, ...)`
+    on SQLite, `payload::jsonb` on PostgreSQL).
+
+    The bulk path writes the canonical bytes itself; a dict bound through SQLAlchemy (the
+    doctor's write probe) is serialised canonically here.
     """
 
-    impl = sa.JSON
+    impl = sa.Text
     cache_ok = True
 
-    def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
-        if dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import JSONB
-
-            return dialect.type_descriptor(JSONB())
-        return dialect.type_descriptor(sa.JSON())
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        if value is None or isinstance(value, str):
+            return value
+        if isinstance(value, bytes):
+            return value.decode("utf-8")
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode("utf-8")
 
 
 class Trace(SQLModel, table=True):
@@ -78,4 +85,4 @@ class Trace(SQLModel, table=True):
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     trace_version: str = Field(max_length=64, nullable=False)
     content_hash: str = Field(max_length=64, nullable=False, unique=True)
-    payload: dict[str, Any] = Field(sa_type=JSONPayload, nullable=False)
+    payload: str = Field(sa_type=PayloadText, nullable=False)

@@ -5,18 +5,51 @@ way in (its payload already canonical JSON). `to_record` is the stable JSON shap
 `trace list --jsonl`, `trace show --json` and the `jsonl` export print, and that upload reads
 back: `{"id", "created_at", "trace_version", "content_hash", "payload"}`, the payload's keys in
 schema order whatever order the database kept them in.
+
+A payload is stored as the text of its canonical JSON (the bytes its content hash was
+computed on) and parsed back with orjson by `parse_payload`. `created_at` lies within
+[CREATED_AT_MIN, CREATED_AT_MAX] (UTC): one day inside Python's year 1..9999 at each end, so
+that a PostgreSQL session in any time zone (offsets reach +-15:59) still hands back a value
+Python can hold.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
+
+import orjson
+
+from tunix_rt.errors import TunixRtError
 
 RECORD_KEYS = frozenset({"id", "created_at", "trace_version", "content_hash", "payload"})
 _TRACE_ORDER = ("trace_version", "prompt", "final_answer", "steps", "meta")
 _STEP_ORDER = ("i", "type", "content")
+CREATED_AT_MIN = datetime(1, 1, 2, tzinfo=UTC)
+CREATED_AT_MAX = datetime(9999, 12, 30, 23, 59, 59, 999_999, tzinfo=UTC)
+
+
+class DamagedTraceError(TunixRtError):
+    """A stored payload cannot be read back (changed outside tunix-rt)."""
+
+
+def parse_payload(text: str | bytes, trace_id: uuid.UUID) -> dict[str, Any]:
+    """The stored canonical JSON of trace `trace_id`, parsed (orjson: the fast path)."""
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise DamagedTraceError(
+            f"trace {trace_id} is damaged (its stored payload is not JSON: {exc}): "
+            "run `tunix-rt db doctor --deep`"
+        ) from None
+    if not isinstance(value, dict):
+        raise DamagedTraceError(
+            f"trace {trace_id} is damaged (its stored payload is not a JSON object): "
+            "run `tunix-rt db doctor --deep`"
+        )
+    return value
 
 
 @dataclass(frozen=True, slots=True)

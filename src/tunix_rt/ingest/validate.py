@@ -10,6 +10,7 @@ Pure code: no database, no terminal.
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ import orjson
 from pydantic import ValidationError
 
 from tunix_rt.ingest.readers import Location, RawRecord
-from tunix_rt.records import RECORD_KEYS, NewRow
+from tunix_rt.records import CREATED_AT_MAX, CREATED_AT_MIN, RECORD_KEYS, NewRow
 from tunix_rt.schema import canonical_json, content_hash, validate_trace
 
 
@@ -71,6 +72,48 @@ def _pydantic_errors(location: Location, exc: ValidationError, prefix: str) -> l
     return out
 
 
+_TIMESTAMP_RULE = (
+    "must be an ISO 8601 date and time with a UTC offset, e.g. 2026-11-25T20:22:24+00:00"
+)
+_RANGE_RULE = (
+    f"must lie between {CREATED_AT_MIN.isoformat()} and {CREATED_AT_MAX.isoformat()} in UTC"
+)
+# Extended format only: date, `T` or a space, hours and minutes, optional seconds with up to
+# 6 fractional digits (what is stored), then `Z` or an offset. ASCII digits only.
+_DATE_TIME = r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?"
+_TIMESTAMP = re.compile(_DATE_TIME + r"(?:Z|[+-][0-9]{2}(?::?[0-5][0-9])?)")
+_NAIVE = re.compile(_DATE_TIME)
+_JSON_TYPES = {bool: "boolean", int: "number", float: "number", dict: "object", list: "array"}
+
+
+def _timestamp(value: Any) -> tuple[datetime | None, str | None]:
+    """An envelope's `created_at` in UTC, or why it cannot be stored.
+
+    Within [CREATED_AT_MIN, CREATED_AT_MAX] so that Python and both databases, in any session
+    time zone, can hold it: PostgreSQL alone would accept `9999-12-31T23:59:59-10:00` (year
+    10000 in UTC), which no reader could load again.
+    """
+    if not isinstance(value, str):
+        kind = "null" if value is None else _JSON_TYPES.get(type(value), type(value).__name__)
+        return None, f"{_TIMESTAMP_RULE}, not a JSON {kind}"
+    shown = repr(value if len(value) <= 40 else value[:40] + "...")
+    if not _TIMESTAMP.fullmatch(value):
+        if _NAIVE.fullmatch(value):
+            return None, f"{_TIMESTAMP_RULE}: {shown} has no UTC offset"
+        return None, f"{_TIMESTAMP_RULE}, not {shown}"
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        return None, f"{_TIMESTAMP_RULE}: {shown} is not a valid date and time ({exc})"
+    try:
+        utc = parsed.astimezone(UTC)
+    except OverflowError:  # beyond year 1..9999 once in UTC
+        return None, f"{_RANGE_RULE}: {shown} is out of range"
+    if not CREATED_AT_MIN <= utc <= CREATED_AT_MAX:
+        return None, f"{_RANGE_RULE}: {shown} is out of range"
+    return utc, None
+
+
 def _envelope(
     value: dict[str, Any], loc: Location
 ) -> tuple[dict[str, Any], uuid.UUID | None, datetime | None, str | None, list[RecordError]]:
@@ -88,15 +131,9 @@ def _envelope(
         except ValueError:
             errors.append(RecordError(loc, "id", "must be a UUID"))
     if "created_at" in value:
-        try:
-            created_at = datetime.fromisoformat(str(value["created_at"]))
-            if created_at.tzinfo is None:
-                raise ValueError("naive")
-        except ValueError:
-            errors.append(
-                RecordError(loc, "created_at", "must be an ISO 8601 timestamp with a timezone")
-            )
-            created_at = None
+        created_at, problem = _timestamp(value["created_at"])
+        if problem is not None:
+            errors.append(RecordError(loc, "created_at", problem))
     payload = value["payload"]
     if not isinstance(payload, dict):
         errors.append(RecordError(loc, "payload", "must be a JSON object"))
@@ -194,6 +231,22 @@ def new_row(
     )
 
 
+def stored_payload_problem(stored: str | bytes, stored_hash: str) -> str | None:
+    """Why a stored payload text is not a valid trace kept exactly as the canonical JSON its
+    `content_hash` was computed on (None when it is). Never raises."""
+    encoded = stored.encode("utf-8", "surrogatepass") if isinstance(stored, str) else stored
+    try:
+        payload = orjson.loads(encoded)
+    except orjson.JSONDecodeError as exc:
+        return f"stored payload is not JSON ({exc})"
+    problem = payload_problem(payload, stored_hash)
+    if problem is not None:
+        return problem
+    if canonical_json(validate_trace(payload)) != encoded:
+        return "stored payload is not its canonical JSON (changed outside tunix-rt)"
+    return None
+
+
 def payload_problem(payload: Any, stored_hash: str) -> str | None:
     """Why a stored payload is no longer a valid trace with this hash (None when it is)."""
     try:
@@ -201,6 +254,10 @@ def payload_problem(payload: Any, stored_hash: str) -> str | None:
     except ValidationError as exc:
         first = _pydantic_errors(Location("payload", 0), exc, "")[0]
         return f"no longer valid ({first.field or 'payload'}: {first.message})"
-    if content_hash(trace) != stored_hash:
+    try:
+        digest = content_hash(trace)
+    except orjson.JSONEncodeError as exc:
+        return f"cannot be encoded ({exc})"
+    if digest != stored_hash:
         return "content_hash does not match the payload"
     return None

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from tunix_rt.models import Trace, UTCDateTime
-from tunix_rt.records import NewRow, TraceRow
+from tunix_rt.records import NewRow, TraceRow, parse_payload
 
 traces = Trace.__table__  # type: ignore[attr-defined]
 _COLUMNS = (
@@ -29,7 +29,7 @@ _COLUMNS = (
 
 
 def _row(row: Any) -> TraceRow:
-    return TraceRow(row[0], row[1], row[2], row[3], row[4])
+    return TraceRow(row[0], row[1], row[2], row[3], parse_payload(row[4], row[0]))
 
 
 def bulk_insert(
@@ -103,7 +103,7 @@ def _bulk_sqlite(
 
 _PG_STAGING = (
     "CREATE TEMP TABLE IF NOT EXISTS tunix_rt_staging "
-    "(id uuid, created_at timestamptz, trace_version text, content_hash text, payload jsonb) "
+    "(id uuid, created_at timestamptz, trace_version text, content_hash text, payload text) "
     "ON COMMIT DROP"
 )
 _PG_MOVE = (
@@ -151,11 +151,10 @@ def _bulk_postgres(
     return inserted, existing
 
 
-def page(
-    *, conn: Connection, limit: int | None, after: tuple[datetime, uuid.UUID] | None
-) -> Iterator[TraceRow]:
-    """Newest first, ties broken by id (descending); `after` is the last row already seen."""
-    stmt = sa.select(*_COLUMNS).order_by(traces.c.created_at.desc(), traces.c.id.desc())
+def _newest_first(
+    columns: Sequence[Any], limit: int | None, after: tuple[datetime, uuid.UUID] | None
+) -> sa.Select[Any]:
+    stmt = sa.select(*columns).order_by(traces.c.created_at.desc(), traces.c.id.desc())
     if after is not None:
         stmt = stmt.where(
             sa.tuple_(traces.c.created_at, traces.c.id)
@@ -163,8 +162,24 @@ def page(
         )
     if limit is not None:
         stmt = stmt.limit(limit)
-    for row in conn.execution_options(yield_per=1000).execute(stmt):
+    return stmt
+
+
+def page(
+    *, conn: Connection, limit: int | None, after: tuple[datetime, uuid.UUID] | None
+) -> Iterator[TraceRow]:
+    """Newest first, ties broken by id (descending); `after` is the last row already seen."""
+    for row in conn.execution_options(yield_per=1000).execute(
+        _newest_first(_COLUMNS, limit, after)
+    ):
         yield _row(row)
+
+
+def stored_payloads(*, conn: Connection, limit: int | None) -> Iterator[tuple[uuid.UUID, str, str]]:
+    """(id, content_hash, payload text exactly as stored), newest first: for checking data."""
+    columns = (traces.c.id, traces.c.content_hash, traces.c.payload)
+    for row in conn.execution_options(yield_per=1000).execute(_newest_first(columns, limit, None)):
+        yield row[0], row[1], row[2]
 
 
 def by_id_prefix(
