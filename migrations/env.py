@@ -47,8 +47,7 @@ def run_migrations_online() -> None:
             context.run_migrations()
         return
 
-    from tunix_rt.db.engine import make_engine
-    from tunix_rt.db.engine import writing
+    from tunix_rt.db.engine import make_engine, writing
     from tunix_rt.settings import load_settings
 
     engine = make_engine(load_settings(config.get_main_option("sqlalchemy.url")))
