@@ -84,7 +84,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'traces.db'}"
     url: str = request.getfixturevalue("pg_session_db")
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("TRUNCATE traces")
+        conn.execute("TRUNCATE traces CASCADE")
     return url
 
 

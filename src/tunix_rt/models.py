@@ -86,3 +86,23 @@ class Trace(SQLModel, table=True):
     trace_version: str = Field(max_length=64, nullable=False)
     content_hash: str = Field(max_length=64, nullable=False, unique=True)
     payload: str = Field(sa_type=PayloadText, nullable=False)
+
+
+class TraceTag(SQLModel, table=True):
+    """A curation label on a trace: mutable, never part of its content or hash.
+
+    Deleting a trace deletes its tags (ON DELETE CASCADE; SQLite enforces it because every
+    connection turns `foreign_keys` on). `ix_trace_tags_tag` serves `--tag T` and `trace tags`.
+    """
+
+    __tablename__ = "trace_tags"
+    __table_args__ = (sa.Index("ix_trace_tags_tag", "tag", "trace_id"),)
+
+    trace_id: uuid.UUID = Field(
+        sa_column=sa.Column(
+            sa.Uuid(),
+            sa.ForeignKey("traces.id", ondelete="CASCADE"),
+            primary_key=True,
+        )
+    )
+    tag: str = Field(max_length=64, primary_key=True)

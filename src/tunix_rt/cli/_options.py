@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
+
+if TYPE_CHECKING:
+    from tunix_rt.filters import TraceFilter
+
+R = TypeVar("R")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 JsonlFlag = Annotated[bool, typer.Option("--jsonl", help="One JSON record per line.")]
@@ -21,3 +27,224 @@ Cursor = Annotated[
         show_default=False,
     ),
 ]
+
+
+# --- the filter options, shared by every command that selects traces ----------------------
+
+_FILTER_PANEL = "Select traces"
+_FILTER_OPTIONS: dict[str, tuple[Any, Any]] = {
+    "since": (
+        Annotated[
+            str | None,
+            typer.Option(
+                "--since",
+                metavar="TIME",
+                help="Created at or after TIME: an ISO date/time (UTC unless it has an offset) "
+                "or an age such as 7d, 12h.",
+                show_default=False,
+                rich_help_panel=_FILTER_PANEL,
+            ),
+        ],
+        None,
+    ),
+    "until": (
+        Annotated[
+            str | None,
+            typer.Option(
+                "--until",
+                metavar="TIME",
+                help="Created before TIME (exclusive); same forms as --since.",
+                show_default=False,
+                rich_help_panel=_FILTER_PANEL,
+            ),
+        ],
+        None,
+    ),
+    "version": (
+        Annotated[
+            list[str] | None,
+            typer.Option(
+                "--version",
+                metavar="V",
+                help="trace_version is V (repeat: any of them).",
+                show_default=False,
+                rich_help_panel=_FILTER_PANEL,
+            ),
+        ],
+        None,
+    ),
+    "meta": (
+        Annotated[
+            list[str] | None,
+            typer.Option(
+                "--meta",
+                metavar="KEY=VALUE",
+                help="meta KEY (dotted for nested) equals VALUE, or is a list containing it; "
+                'numbers match by value (2 finds 2 and "2"). Repeat: all must hold.',
+                show_default=False,
+                rich_help_panel=_FILTER_PANEL,
+            ),
+        ],
+        None,
+    ),
+    "tag": (
+        Annotated[
+            list[str] | None,
+            typer.Option(
+                "--tag",
+                metavar="TAG",
+                help="Has tag TAG (repeat: all of them).",
+                show_default=False,
+                rich_help_panel=_FILTER_PANEL,
+            ),
+        ],
+        None,
+    ),
+    "no_tag": (
+        Annotated[
+            list[str] | None,
+            typer.Option(
+                "--no-tag",
+                metavar="TAG",
+                help="Does not have tag TAG (repeat: none of them).",
+                show_default=False,
+                rich_help_panel=_FILTER_PANEL,
+            ),
+        ],
+        None,
+    ),
+    "steps": (
+        Annotated[
+            str | None,
+            typer.Option(
+                "--steps",
+                metavar="RANGE",
+                help="Number of steps in RANGE: 3..8 (inclusive), 3.., ..8 or 5.",
+                show_default=False,
+                rich_help_panel=_FILTER_PANEL,
+            ),
+        ],
+        None,
+    ),
+    "search": (
+        Annotated[
+            str | None,
+            typer.Option(
+                "--search",
+                "-q",
+                metavar="TEXT",
+                help='Prompt, steps or final answer contain every word of TEXT ("quoted '
+                'phrase" for a phrase); case-insensitive, accent-sensitive, any language.',
+                show_default=False,
+                rich_help_panel=_FILTER_PANEL,
+            ),
+        ],
+        None,
+    ),
+    "ids_from": (
+        Annotated[
+            str | None,
+            typer.Option(
+                "--ids-from",
+                metavar="FILE|-",
+                help="Only these ids (or unique prefixes), one per line, as other commands "
+                "print them; JSON lines with an id work too. - reads stdin.",
+                show_default=False,
+                rich_help_panel=_FILTER_PANEL,
+            ),
+        ],
+        None,
+    ),
+}
+
+
+def _bad(option: str, exc: Exception) -> typer.BadParameter:
+    return typer.BadParameter(str(exc), param_hint=f"'{option}'")
+
+
+def _read_id_lines(source: str) -> list[str]:
+    import sys
+
+    from tunix_rt.cli._output import literal
+    from tunix_rt.filters import parse_id_lines
+
+    if source == "-":
+        if sys.stdin is None:
+            raise typer.BadParameter("stdin is closed", param_hint="'--ids-from'")
+        return parse_id_lines(sys.stdin, "<stdin>")
+    try:
+        with open(source, encoding="utf-8", errors="strict") as handle:
+            return parse_id_lines(handle, source)
+    except UnicodeDecodeError:
+        raise typer.BadParameter(
+            f"{literal(source)} is not UTF-8 text", param_hint="'--ids-from'"
+        ) from None
+    except OSError as exc:
+        raise typer.BadParameter(
+            f"cannot read {literal(source)}: {exc.strerror or exc}", param_hint="'--ids-from'"
+        ) from None
+
+
+def build_filter(values: dict[str, Any]) -> TraceFilter:
+    """A TraceFilter from the filter options' raw values; a bad value is a usage error."""
+    from tunix_rt import filters as fl
+
+    parts: dict[str, Any] = {}
+    try:
+        option = "--since"
+        if values.get("since") is not None:
+            parts["since"] = fl.parse_time(values["since"])
+        option = "--until"
+        if values.get("until") is not None:
+            parts["until"] = fl.parse_time(values["until"])
+        option = "--version"
+        parts["versions"] = tuple(fl.parse_version(v) for v in values.get("version") or ())
+        option = "--meta"
+        parts["meta"] = tuple(fl.parse_meta(v) for v in values.get("meta") or ())
+        option = "--tag"
+        parts["tags"] = tuple(dict.fromkeys(fl.parse_tag(v) for v in values.get("tag") or ()))
+        option = "--no-tag"
+        parts["no_tags"] = tuple(dict.fromkeys(fl.parse_tag(v) for v in values.get("no_tag") or ()))
+        option = "--steps"
+        if values.get("steps") is not None:
+            parts["steps"] = fl.parse_steps(values["steps"])
+        option = "--search"
+        if values.get("search") is not None:
+            parts["search"] = fl.parse_search(values["search"])
+        option = "--ids-from"
+        selection = fl.TraceFilter(**parts)
+        if values.get("ids_from") is not None:
+            selection = selection.with_ids(_read_id_lines(values["ids_from"]))
+    except fl.FilterValueError as exc:
+        raise _bad(option, exc) from None
+    return selection
+
+
+def with_filter(fn: Callable[..., R]) -> Callable[..., R]:
+    """Give a command the filter options; it receives them as `selection: TraceFilter`.
+
+    The command declares `selection: TraceFilter` (no default) as its last parameter; Typer
+    sees the filter options in its place, defined once here.
+    """
+    import functools
+    import inspect
+
+    sig = inspect.signature(fn, eval_str=True)
+    own = [p for p in sig.parameters.values() if p.name != "selection"]
+    extra = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=ann, default=default)
+        for name, (ann, default) in _FILTER_OPTIONS.items()
+    ]
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> R:
+        values = {name: kwargs.pop(name, None) for name in _FILTER_OPTIONS}
+        return fn(*args, selection=build_filter(values), **kwargs)
+
+    wrapper.__signature__ = sig.replace(parameters=[*own, *extra])  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {
+        **{p.name: p.annotation for p in own},
+        **{name: ann for name, (ann, _) in _FILTER_OPTIONS.items()},
+        "return": sig.return_annotation,
+    }
+    return wrapper

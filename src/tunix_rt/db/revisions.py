@@ -11,7 +11,12 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
 
-SCHEMA_REVISIONS: tuple[str, ...] = ("8c7fc19a235e", "81321f8ddcd5", "bfd47cbe5af2")
+SCHEMA_REVISIONS: tuple[str, ...] = (
+    "8c7fc19a235e",
+    "81321f8ddcd5",
+    "bfd47cbe5af2",
+    "39285fa4ba26",
+)
 HEAD = SCHEMA_REVISIONS[-1]
 UPGRADE_HINT = "run `tunix-rt db upgrade`"
 

@@ -152,9 +152,14 @@ def _bulk_postgres(
 
 
 def _newest_first(
-    columns: Sequence[Any], limit: int | None, after: tuple[datetime, uuid.UUID] | None
+    columns: Sequence[Any],
+    limit: int | None,
+    after: tuple[datetime, uuid.UUID] | None,
+    where: Sequence[sa.ColumnElement[bool]] = (),
 ) -> sa.Select[Any]:
     stmt = sa.select(*columns).order_by(traces.c.created_at.desc(), traces.c.id.desc())
+    if where:
+        stmt = stmt.where(*where)
     if after is not None:
         stmt = stmt.where(
             sa.tuple_(traces.c.created_at, traces.c.id)
@@ -166,11 +171,16 @@ def _newest_first(
 
 
 def page(
-    *, conn: Connection, limit: int | None, after: tuple[datetime, uuid.UUID] | None
+    *,
+    conn: Connection,
+    limit: int | None,
+    after: tuple[datetime, uuid.UUID] | None,
+    where: Sequence[sa.ColumnElement[bool]] = (),
 ) -> Iterator[TraceRow]:
-    """Newest first, ties broken by id (descending); `after` is the last row already seen."""
+    """Newest first, ties broken by id (descending); `after` is the last row already seen;
+    `where` the conditions of a filter (`repositories.where`)."""
     for row in conn.execution_options(yield_per=1000).execute(
-        _newest_first(_COLUMNS, limit, after)
+        _newest_first(_COLUMNS, limit, after, where)
     ):
         yield _row(row)
 
@@ -196,3 +206,13 @@ def by_id_prefix(
 
 def count(*, conn: Connection) -> int:
     return int(conn.execute(sa.select(sa.func.count()).select_from(traces)).scalar_one())
+
+
+def missing_ids(*, conn: Connection, ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
+    """The ids (in the given order) that no stored trace has."""
+    found: set[uuid.UUID] = set()
+    unique = list(dict.fromkeys(ids))
+    for start in range(0, len(unique), 500):
+        chunk = unique[start : start + 500]
+        found.update(conn.execute(sa.select(traces.c.id).where(traces.c.id.in_(chunk))).scalars())
+    return [i for i in unique if i not in found]

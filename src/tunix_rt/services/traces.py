@@ -12,8 +12,10 @@ from datetime import UTC, datetime
 from tunix_rt.db.database import Database
 from tunix_rt.db.engine import translate_errors
 from tunix_rt.errors import AmbiguousIdError, CursorError, TraceNotFoundError
+from tunix_rt.filters import TraceFilter
 from tunix_rt.records import TraceRow
 from tunix_rt.repositories import traces as repo
+from tunix_rt.services import selection as select
 
 MAX_CANDIDATES = 10
 
@@ -47,20 +49,26 @@ class Page:
     next_cursor: str | None
 
 
-def list_page(db: Database, *, limit: int, cursor: str | None) -> Page:
+def list_page(
+    db: Database, *, limit: int, cursor: str | None, selection: TraceFilter | None = None
+) -> Page:
     after = decode_cursor(cursor) if cursor else None
     with translate_errors(db.url), db.engine.connect() as conn:
-        rows = list(repo.page(conn=conn, limit=limit + 1, after=after))
+        where = select.conditions(conn=conn, selection=selection or TraceFilter())
+        rows = list(repo.page(conn=conn, limit=limit + 1, after=after, where=where))
     more = len(rows) > limit
     rows = rows[:limit]
     return Page(rows, encode_cursor(rows[-1]) if more and rows else None)
 
 
-def iter_all(db: Database, *, cursor: str | None = None) -> Iterator[TraceRow]:
-    """Every trace, newest first, streamed from the server (constant memory)."""
+def iter_all(
+    db: Database, *, cursor: str | None = None, selection: TraceFilter | None = None
+) -> Iterator[TraceRow]:
+    """Every selected trace, newest first, streamed from the server (constant memory)."""
     after = decode_cursor(cursor) if cursor else None
     with translate_errors(db.url), db.engine.connect() as conn:
-        yield from repo.page(conn=conn, limit=None, after=after)
+        where = select.conditions(conn=conn, selection=selection or TraceFilter())
+        yield from repo.page(conn=conn, limit=None, after=after, where=where)
 
 
 def _prefix_bounds(prefix: str) -> tuple[uuid.UUID, uuid.UUID]:

@@ -6,11 +6,13 @@ from typing import Annotated
 
 import typer
 
-from tunix_rt.cli._options import Cursor, JsonFlag, JsonlFlag, Limit
+from tunix_rt.cli._options import Cursor, JsonFlag, JsonlFlag, Limit, with_filter
 from tunix_rt.cli._output import emit_rows, handle_errors, output_format, say
 from tunix_rt.cli._state import state
+from tunix_rt.filters import TraceFilter
 
 
+@with_filter
 @handle_errors
 def list_traces(
     ctx: typer.Context,
@@ -19,8 +21,10 @@ def list_traces(
     all_: Annotated[bool, typer.Option("--all", help="Stream every trace.")] = False,
     as_json: JsonFlag = False,
     as_jsonl: JsonlFlag = False,
+    *,
+    selection: TraceFilter,
 ) -> None:
-    """List traces, newest first (ties broken by id)."""
+    """List traces, newest first (ties broken by id), all or those a filter selects."""
     from tunix_rt.cli._views import trace_table
     from tunix_rt.records import to_record
     from tunix_rt.services import traces as service
@@ -28,11 +32,19 @@ def list_traces(
     fmt = output_format(as_json=as_json, as_jsonl=as_jsonl)
     with state(ctx).database() as db:
         if all_:
-            emit_rows(service.iter_all(db, cursor=cursor), fmt, record=to_record, table=trace_table)
+            emit_rows(
+                service.iter_all(db, cursor=cursor, selection=selection),
+                fmt,
+                record=to_record,
+                table=trace_table,
+            )
             return
-        page = service.list_page(db, limit=limit, cursor=cursor)
+        page = service.list_page(db, limit=limit, cursor=cursor, selection=selection)
     if not page.rows and fmt == "table":
-        say("no traces yet: add some with `tunix-rt trace upload FILE`")
+        if selection.is_empty:
+            say("no traces yet: add some with `tunix-rt trace upload FILE`")
+        else:
+            say(f"no traces match: {selection.describe()}")
     else:
         emit_rows(
             iter(page.rows),
@@ -42,4 +54,7 @@ def list_traces(
             next_cursor=page.next_cursor,
         )
     if page.next_cursor and fmt != "json":
-        say(f"more: tunix-rt trace list --cursor {page.next_cursor}")
+        if selection.is_empty:
+            say(f"more: tunix-rt trace list --cursor {page.next_cursor}")
+        else:
+            say(f"more: the same command with --cursor {page.next_cursor}")
