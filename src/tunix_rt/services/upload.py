@@ -185,9 +185,9 @@ class _Writer:
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _records(sources: list[str], stdin: IO[bytes] | None) -> Iterator[RawRecord]:
+def _records(sources: list[str], stdin: IO[bytes] | None, max_bytes: int) -> Iterator[RawRecord]:
     for source in sources:
-        yield from read_records(source, stdin, parse_lines=False)
+        yield from read_records(source, stdin, parse_lines=False, max_bytes=max_bytes)
 
 
 def _validate_chunk(
@@ -352,8 +352,15 @@ def upload(
     max_errors: int = 20,
     on_reject: RejectFn | None = None,
     progress: ProgressFn | None = None,
+    before_end: Callable[[], None] | None = None,
 ) -> UploadResult:
-    """Validate every record of every source; store them all, or nothing (see module doc)."""
+    """Validate every record of every source; store them all, or nothing (see module doc).
+
+    `sources` are files, folders and `-` (`stdin`), as `expand_inputs` takes them; a source
+    that cannot be read raises `InvalidInputError` and nothing is stored. `before_end` runs
+    once every record has been read, before the transaction commits or rolls back: if it
+    raises (say the rejects file could not be written), nothing is stored.
+    """
     max_bytes = db.settings.trace_max_bytes
     files = expand_inputs(sources)
     total = input_size(files)
@@ -383,7 +390,7 @@ def upload(
                     progress(Progress(done, total, result.records, result.invalid_records))
 
             try:
-                for raw, outcome in validator.run(_records(files, stdin)):
+                for raw, outcome in validator.run(_records(files, stdin, max_bytes)):
                     result.records += 1
                     if isinstance(outcome, list):
                         with lock:
@@ -404,6 +411,8 @@ def upload(
             finally:
                 writer.close()
             report()
+            if before_end is not None:
+                before_end()
             if dry_run or (result.invalid_records and not skip_invalid):
                 tx.rollback()
             else:
