@@ -12,8 +12,10 @@ app = typer.Typer(help="Upload, list and show reasoning traces.", no_args_is_hel
 
 from tunix_rt.cli.trace import list as _list  # noqa: E402
 from tunix_rt.cli.trace import show as _show  # noqa: E402
+from tunix_rt.cli.trace import stats as _stats  # noqa: E402
 from tunix_rt.cli.trace import upload as _upload  # noqa: E402
 
 app.command("upload")(_upload.upload)
 app.command("list")(_list.list_traces)
 app.command("show")(_show.show)
+app.command("stats")(_stats.stats)
