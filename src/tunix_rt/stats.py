@@ -7,7 +7,6 @@ table, the charts and `--json`. Lengths count characters (what the schema limits
 
 from __future__ import annotations
 
-import hashlib
 from array import array
 from collections import Counter
 from dataclasses import dataclass, field
@@ -90,35 +89,49 @@ class Accumulator:
     step_types: Counter[str] = field(default_factory=Counter)
     versions: Counter[str] = field(default_factory=Counter)
     meta_values: Counter[str] = field(default_factory=Counter)
-    prompts: Counter[bytes] = field(default_factory=Counter)
-    prompt_text: dict[bytes, str] = field(default_factory=dict)
+    prompts: dict[int, int] = field(default_factory=dict)
+    prompt_text: dict[int, str] = field(default_factory=dict)
 
     def add(self, payload: dict[str, Any]) -> None:
+        """Count one payload (a stored, validated trace: the fast path indexes directly)."""
+        try:
+            steps = payload["steps"]
+            prompt: str = payload["prompt"]
+            answer_chars = len(payload["final_answer"])
+            step_chars = [len(step["content"]) for step in steps]
+            step_types = [step["type"] for step in steps]
+        except (KeyError, TypeError):  # not a valid trace (a damaged row): count what is there
+            raw = payload.get("steps")
+            steps = [s for s in raw if isinstance(s, dict)] if isinstance(raw, list) else []
+            prompt = str(payload.get("prompt", ""))
+            answer_chars = len(str(payload.get("final_answer", "")))
+            step_chars = [len(str(s.get("content", ""))) for s in steps]
+            step_types = [str(s.get("type", "")) for s in steps]
         self.count += 1
-        steps = payload.get("steps") or []
         self.steps_per_trace.append(len(steps))
-        prompt = str(payload.get("prompt", ""))
         self.prompt_chars.append(len(prompt))
-        self.answer_chars.append(len(str(payload.get("final_answer", ""))))
-        for step in steps:
-            self.step_chars.append(len(str(step.get("content", ""))))
-            self.step_types[str(step.get("type", ""))] += 1
+        self.answer_chars.append(answer_chars)
+        self.step_chars.extend(step_chars)
+        self.step_types.update(step_types)
         self.versions[str(payload.get("trace_version", ""))] += 1
         if self.meta_key is not None:
-            value: Any = payload.get("meta")
-            for key in self.meta_key:
-                value = value.get(key) if isinstance(value, dict) else None
-            if isinstance(value, list):
-                for item in value:
-                    self.meta_values[_value_text(item)] += 1
-            elif value is not None:
-                self.meta_values[_value_text(value)] += 1
-            else:
-                self.meta_values[NONE_GROUP] += 1
-        digest = hashlib.blake2b(prompt.encode("utf-8", "surrogatepass"), digest_size=16).digest()
-        self.prompts[digest] += 1
-        if self.prompts[digest] == 2:
-            self.prompt_text[digest] = prompt
+            self._meta_value(payload.get("meta"))
+        key = hash(prompt)  # 64 bits: a collision among a million prompts is ~1e-7 likely
+        seen = self.prompts[key] = self.prompts.get(key, 0) + 1
+        if seen == 2:
+            self.prompt_text[key] = prompt
+
+    def _meta_value(self, value: Any) -> None:
+        assert self.meta_key is not None
+        for key in self.meta_key:
+            value = value.get(key) if isinstance(value, dict) else None
+        if isinstance(value, list):
+            for item in value:
+                self.meta_values[_value_text(item)] += 1
+        elif value is not None:
+            self.meta_values[_value_text(value)] += 1
+        else:
+            self.meta_values[NONE_GROUP] += 1
 
     def summary(self) -> Summary:
         histogram = Counter(self.steps_per_trace)

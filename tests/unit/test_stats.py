@@ -35,3 +35,12 @@ def test_accumulator_meta_values_and_duplicates() -> None:
     assert summary.meta_values == [("(none)", 1), ("true", 1)]
     assert summary.duplicate_prompts == [("p", 2)]
     assert summary.step_types == [("t", 1)]
+
+
+def test_accumulator_tolerates_a_damaged_payload() -> None:
+    acc = Accumulator()
+    acc.add({"prompt": 5, "steps": [{"type": "t"}, "junk"]})
+    summary = acc.summary()
+    assert summary.count == 1
+    assert summary.step_types == [("t", 1)]
+    assert summary.answer_chars.max == 0

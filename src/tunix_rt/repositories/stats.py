@@ -14,14 +14,23 @@ traces = Trace.__table__  # type: ignore[attr-defined]
 trace_tags = TraceTag.__table__  # type: ignore[attr-defined]
 
 
-def payload_texts(
+def payload_texts(*, conn: Connection, where: Sequence[ColumnElement[bool]]) -> Iterator[str]:
+    """The payload text of every selected trace, in no particular order."""
+    stmt = sa.select(traces.c.payload)
+    if where:
+        stmt = stmt.where(*where)
+    for batch in conn.execution_options(yield_per=5000).execute(stmt).scalars().partitions():
+        yield from batch
+
+
+def ids_and_payload_texts(
     *, conn: Connection, where: Sequence[ColumnElement[bool]]
 ) -> Iterator[tuple[uuid.UUID, str]]:
     """(id, payload text) of every selected trace, in no particular order."""
     stmt = sa.select(traces.c.id, traces.c.payload)
     if where:
         stmt = stmt.where(*where)
-    for row in conn.execution_options(yield_per=2000).execute(stmt):
+    for row in conn.execution_options(yield_per=5000).execute(stmt):
         yield row[0], row[1]
 
 

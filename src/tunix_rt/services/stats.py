@@ -63,12 +63,16 @@ def compute(
     groups: dict[str, Accumulator] = {}
     with translate_errors(db.url), db.engine.connect() as conn:
         where = select.conditions(conn=conn, selection=selection)
-        trace_tags = repo.tags_by_trace(conn=conn, where=where) if by and by.kind == "tag" else {}
-        for trace_id, text in repo.payload_texts(conn=conn, where=where):
-            payload = orjson.loads(text)
-            overall.add(payload)
-            if by is not None:
-                for key in _group_keys(by, payload, trace_tags.get(trace_id)):
+        if by is None:
+            add = overall.add
+            for text in repo.payload_texts(conn=conn, where=where):
+                add(orjson.loads(text))
+        else:
+            tags_of = repo.tags_by_trace(conn=conn, where=where) if by.kind == "tag" else {}
+            for trace_id, text in repo.ids_and_payload_texts(conn=conn, where=where):
+                payload = orjson.loads(text)
+                overall.add(payload)
+                for key in _group_keys(by, payload, tags_of.get(trace_id)):
                     groups.setdefault(key, Accumulator()).add(payload)
         tags = repo.tag_counts(conn=conn, where=where)
         tagged = repo.tagged_count(conn=conn, where=where) if tags else 0
