@@ -119,7 +119,7 @@ def test_rejects_never_inside_an_uploaded_folder(cli: Cli, tmp_path: Path) -> No
 
 
 def test_rejects_of_stdin_read_from_that_file(cli: Cli, tmp_path: Path) -> None:
-    """`upload - < r.jsonl --rejects r.jsonl`: refused (standard input is an input)."""
+    """`upload - < r.jsonl --rejects r.jsonl`: refused (standard input is never written)."""
     path = _mixed(tmp_path / "in.jsonl")
     with path.open("rb") as fh:
         result = subprocess.run(
@@ -129,7 +129,7 @@ def test_rejects_of_stdin_read_from_that_file(cli: Cli, tmp_path: Path) -> None:
         )  # fmt: skip
     assert result.returncode == 1
     assert result.stderr.decode().splitlines() == [
-        f"error: cannot write --rejects {path}: it is the standard input of this upload"
+        f"error: cannot write --rejects {path}: it is the standard input of this command"
     ]
     assert path.read_bytes().count(b"\n") == 5
 

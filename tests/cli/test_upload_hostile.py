@@ -90,6 +90,24 @@ def test_undecodable_file_name_shown_escaped(cli: Cli, tmp_path: Path) -> None:
     assert json.loads(rejects.read_text())["file"] == f"{tmp_path}/caf\\xe9\x1b[31m.jsonl"
 
 
+def test_newline_in_a_file_name_keeps_messages_on_one_line(cli: Cli, tmp_path: Path) -> None:
+    """Every message about `new<LF>line.jsonl` is one line, showing the newline as `\\n`."""
+    path = write_jsonl(tmp_path / "new\nline.jsonl", [make_trace(1), {"nope": 1}])
+    shown = f"{tmp_path}/new\\nline.jsonl"
+    result = cli("trace", "upload", str(path))
+    assert result.exit_code == 1
+    *errors, summary = result.stderr.splitlines()
+    assert len(errors) == 5  # four missing fields and the unknown one
+    assert all(line.startswith(f"{shown}:2: ") for line in errors)
+    assert summary == "error: 1 invalid record: nothing stored"
+    _one_line(cli("trace", "upload", f"{tmp_path}/no\nsuch.jsonl"), "no\\nsuch.jsonl: no such")
+    (tmp_path / "r\n.txt").write_text("old")
+    _one_line(
+        cli("trace", "upload", str(path), "--rejects", str(tmp_path / "r\n.txt")),
+        "--rejects " + str(tmp_path) + "/r\\n.txt: it already exists",
+    )
+
+
 def test_name_too_long_is_one_short_line(cli: Cli, tmp_path: Path) -> None:
     result = cli("trace", "upload", str(tmp_path / ("x" * 5000)))
     _one_line(result, "file name too long")

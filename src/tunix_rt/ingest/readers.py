@@ -70,7 +70,7 @@ class Location:
     index: int | None = None
 
     def __str__(self) -> str:
-        where = f"{self.source}:{self.line}"
+        where = f"{_one_line(self.source)}:{self.line}"
         return where if self.index is None else f"{where} (item {self.index})"
 
     def as_dict(self) -> dict[str, Any]:
@@ -210,13 +210,19 @@ def display_name(path: str) -> str:
     return path
 
 
+def _one_line(name: str) -> str:
+    """A name inside a one-line message: a newline in it is shown as `\\n`."""
+    return name.replace("\n", "\\n")
+
+
 def _escaped_only(path: str) -> bool:
     return all(not "\ud800" <= ch <= "\udfff" or "\udc80" <= ch <= "\udcff" for ch in path)
 
 
-def _shown(path: str) -> str:
-    """`display_name`, shortened when absurdly long (a name too long for the system)."""
-    name = display_name(path)
+def shown_name(path: str) -> str:
+    """A file name for a one-line message: `display_name` with newlines escaped, shortened
+    when absurdly long (a name too long for the system)."""
+    name = _one_line(display_name(path))
     return name if len(name) <= MAX_SHOWN_NAME else f"{name[:80]}...{name[-40:]}"
 
 
@@ -273,7 +279,7 @@ def _skip_line(
         done += len(chunk)
         if done > budget:
             raise InvalidInputError(
-                f"{name}:{line_no}: trace exceeds maximum of {max_bytes} bytes "
+                f"{_one_line(name)}:{line_no}: trace exceeds maximum of {max_bytes} bytes "
                 f"(a line longer than {budget} bytes: stopped reading)"
             )
 
@@ -405,12 +411,12 @@ def _looks_like_lines(first_line: bytes) -> bool:
 def _not_json(name: str, line_no: int, start: bytes) -> InvalidInputError:
     if start.startswith(GZIP_MAGIC):
         return InvalidInputError(
-            f"{name}: is gzip-compressed: name it *.gz, or decompress it "
+            f"{_one_line(name)}: is gzip-compressed: name it *.gz, or decompress it "
             "(zcat FILE | tunix-rt trace upload -)"
         )
     shown = repr(start[:16])[2:-1] + ("..." if len(start) > 16 else "")
     return InvalidInputError(
-        f"{name}:{line_no}: not JSON (a JSON object, array or JSON Lines starts with "
+        f"{_one_line(name)}:{line_no}: not JSON (a JSON object, array or JSON Lines starts with "
         f"{{ or [; this starts with {shown})"
     )
 
@@ -455,7 +461,7 @@ def _read_document_stream(
     data = first + stream.read(limit + 1 - len(first))
     if len(data) > limit:
         raise InvalidInputError(
-            f"{name}: JSON document (array or pretty-printed) larger than {limit} bytes "
+            f"{_one_line(name)}: JSON document (array or pretty-printed) larger than {limit} bytes "
             f"({DOCUMENT_FACTOR} x TUNIX_RT_TRACE_MAX_BYTES): upload big inputs as JSON "
             "Lines, one trace per line (e.g. jq -c '.[]' FILE > FILE.jsonl)"
         )
@@ -486,15 +492,15 @@ def _stat(path: str) -> os.stat_result:
         return os.stat(path)
     except OSError as exc:
         if exc.errno == errno.ENOENT and os.path.islink(path):
-            raise InvalidInputError(f"{_shown(path)}: broken symbolic link") from None
+            raise InvalidInputError(f"{shown_name(path)}: broken symbolic link") from None
         if exc.errno == errno.ENAMETOOLONG:
-            raise InvalidInputError(f"{_shown(path)}: file name too long") from None
-        raise InvalidInputError(f"{_shown(path)}: {_reason(exc)}") from None
+            raise InvalidInputError(f"{shown_name(path)}: file name too long") from None
+        raise InvalidInputError(f"{shown_name(path)}: {_reason(exc)}") from None
 
 
 def _check_readable(path: str) -> None:
     if not os.access(path, os.R_OK):
-        raise InvalidInputError(f"{_shown(path)}: cannot read: permission denied")
+        raise InvalidInputError(f"{shown_name(path)}: cannot read: permission denied")
 
 
 def _folder_files(root: str) -> list[str]:
@@ -515,7 +521,7 @@ def _folder_files(root: str) -> list[str]:
                 children = [entry.path for entry in entries]
         except OSError as exc:
             raise InvalidInputError(
-                f"{_shown(folder)}: cannot read folder: {_reason(exc)}"
+                f"{shown_name(folder)}: cannot read folder: {_reason(exc)}"
             ) from None
         for child in children:
             mode = _stat(child).st_mode
@@ -524,7 +530,7 @@ def _folder_files(root: str) -> list[str]:
             elif is_trace_name(child):
                 if not stat.S_ISREG(mode):
                     raise InvalidInputError(
-                        f"{_shown(child)}: not a regular file (pipes and devices are read "
+                        f"{shown_name(child)}: not a regular file (pipes and devices are read "
                         "only when named on the command line)"
                     )
                 _check_readable(child)
@@ -550,13 +556,13 @@ def expand_inputs(inputs: list[str]) -> list[str]:
             root = str(Path(item))
             found = _folder_files(root)
             if not found:
-                raise InvalidInputError(f"{NO_TRACE_FILES} in {_shown(item)}")
+                raise InvalidInputError(f"{NO_TRACE_FILES} in {shown_name(item)}")
             out.extend(found)
         elif stat.S_ISREG(mode) or stat.S_ISFIFO(mode) or stat.S_ISCHR(mode):
             _check_readable(item)
             out.append(item)
         else:
-            raise InvalidInputError(f"{_shown(item)}: not a file, folder or pipe")
+            raise InvalidInputError(f"{shown_name(item)}: not a file, folder or pipe")
     return out
 
 
@@ -576,7 +582,8 @@ def input_size(sources: list[str]) -> int | None:
     return total
 
 
-def _read_error(name: str, source: str, exc: BaseException) -> InvalidInputError:
+def _read_error(source: str, exc: BaseException) -> InvalidInputError:
+    name = shown_name(source)
     if source.endswith(".gz"):
         if isinstance(exc, EOFError):
             return InvalidInputError(f"{name}: truncated gzip file (it ends mid-stream)")
@@ -619,11 +626,11 @@ def read_records(
     try:
         stream = _open(path)
     except OSError as exc:
-        raise InvalidInputError(f"{_shown(source)}: cannot read: {_reason(exc)}") from None
+        raise InvalidInputError(f"{shown_name(source)}: cannot read: {_reason(exc)}") from None
     with stream:
         try:
             yield from _read_stream(
                 stream, name, lines=lines, parse=parse_lines, max_bytes=max_bytes
             )
         except (OSError, EOFError, zlib.error) as exc:
-            raise _read_error(name, source, exc) from None
+            raise _read_error(source, exc) from None

@@ -164,9 +164,10 @@ def _link_new(temp: Path, final: Path) -> None:
 
 
 def _display(path: str) -> str:
-    from tunix_rt.ingest.readers import display_name
+    """A file name for a one-line message (undecodable bytes and newlines escaped)."""
+    from tunix_rt.ingest.readers import shown_name
 
-    return display_name(path)
+    return shown_name(path)
 
 
 def _reason(exc: OSError) -> str:
@@ -225,9 +226,9 @@ def _protected(
     for source in inputs:
         if source != STDIN:
             add(source, "an input of this upload")
-    stdin = _stream_identity(0) if STDIN in inputs else None
+    stdin = _stream_identity(0)
     if stdin is not None:
-        by_inode.setdefault(stdin, "the standard input of this upload")
+        by_inode.setdefault(stdin, "the standard input of this command")
     stdout = _stream_identity(1)
     if stdout is not None:
         by_inode.setdefault(stdout, "this command's stdout, which carries the stored ids")
