@@ -13,13 +13,14 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import Connection, create_engine, event, exc
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.pool import NullPool
 
 from tunix_rt.errors import DatabaseUnavailableError
-from tunix_rt.settings import Settings, mask_url
+from tunix_rt.settings import Settings, mask_url, printable, redact
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 WRITE_OPTION = "tunix_rt_write"
@@ -80,7 +81,9 @@ def make_probe_engine(settings: Settings, *, connect_timeout: int) -> Engine:
     url = make_url(settings.database_url)
     if url.get_backend_name() == "sqlite":
         path = sqlite_path(url)
-        target = f"file:{path}?mode=rw" if path is not None else ":memory:"
+        # A URI filename: `?`, `#` and `%` in the path must be escaped, or SQLite would cut
+        # the name there and open (and create) another file.
+        target = f"file:{quote(str(path))}?mode=rw" if path is not None else ":memory:"
         return create_engine(
             "sqlite://",
             creator=lambda: sqlite3.connect(target, uri=True, timeout=connect_timeout),
@@ -90,15 +93,29 @@ def make_probe_engine(settings: Settings, *, connect_timeout: int) -> Engine:
 
 def describe_db_error(error: BaseException, url: str) -> str:
     """A one-line, password-free explanation of a database failure."""
+    return printable(redact(_describe(error, url), url))
+
+
+def _describe(error: BaseException, url: str) -> str:
     orig = getattr(error, "orig", None) or error
     text = " ".join(str(orig).split())
     masked = mask_url(url)
-    raw_password = make_url(url).password
-    if raw_password:
-        text = text.replace(str(raw_password), "***")
-    if isinstance(orig, sqlite3.DatabaseError) and "not a database" in text:
-        return f"{masked} is not a SQLite database (file is not a database)"
-    if "database is locked" in text:
+    low = text.lower()
+    if is_sqlite(url):
+        if "not a database" in low:
+            return f"{masked} is not a SQLite database (file is not a database)"
+        if "malformed" in low:
+            return f"{masked} is damaged ({text}): run `tunix-rt db doctor`"
+        if "readonly database" in low or "read-only" in low:
+            return f"cannot write to {masked}: the file or its directory is read-only for this user"
+        if "unable to open database file" in low:
+            return (
+                f"cannot open {masked}: check that the file and its directory exist and that "
+                "this user may read and write both"
+            )
+        if "disk is full" in low or "disk i/o error" in low:
+            return f"cannot write to {masked}: {text}"
+    if "database is locked" in low:
         return f"{masked} is locked by another process for too long: try again"
     return f"cannot use database {masked}: {text}"
 
