@@ -2,15 +2,33 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from tests.helpers import invoke, make_trace, write_jsonl
+from tests.helpers import (
+    DATA,
+    PG_ADMIN_URL,
+    Run,
+    create_pg_database,
+    drop_pg_database,
+    invoke,
+    make_trace,
+    pg_url_for,
+    write_jsonl,
+)
+from tunix_rt.db.migrate import MIGRATION_LOCK_KEY
 from tunix_rt.db.revisions import HEAD, SCHEMA_REVISIONS
+
+TUNIX = [sys.executable, "-m", "tunix_rt"]
+DATA_FILE = DATA / "e2e_ingest.jsonl"
 
 
 def test_help_lists_trace_and_db() -> None:
@@ -150,16 +168,194 @@ def _closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _every_command(tmp_path: Path) -> list[list[str]]:
+    traces = str(write_jsonl(tmp_path / "t.jsonl", [make_trace()]))
+    return [
+        ["trace", "list"],
+        ["trace", "upload", traces],
+        ["trace", "show", "abc"],
+        ["db", "upgrade"],
+        ["db", "downgrade", "--yes"],
+        ["db", "current"],
+        ["db", "history"],
+    ]
+
+
+def _one_line(result: Run, start: str) -> None:
+    __tracebackhide__ = True
+    assert result.exit_code == 1, result.stdout
+    assert result.stderr.startswith(start), result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "s3cret" not in result.stderr + result.stdout
+
+
 def test_postgres_down_is_one_line_without_password(tmp_path: Path) -> None:
     """An unreachable server gives one line, no traceback, and never the password."""
     url = f"postgresql://u:s3cret@127.0.0.1:{_closed_port()}/x"
-    path = write_jsonl(tmp_path / "t.jsonl", [make_trace()])
-    for args in (["trace", "list"], ["trace", "upload", str(path)], ["db", "upgrade"]):
+    for args in _every_command(tmp_path):
         result = invoke(["--db", url, *args])
-        assert result.exit_code == 1
-        assert result.stderr.startswith("error: cannot use database postgresql+psycopg://u:***@")
-        assert "s3cret" not in result.stderr + result.stdout
-        assert "Traceback" not in result.stderr
+        _one_line(result, "error: cannot use database postgresql+psycopg://u:***@")
+        assert "Connection refused" in result.stderr
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    ("target", "refusal"),
+    [
+        ("postgresql://no_such_role_tunix:s3cret@{host}/postgres", 'role "no_such_role_tunix"'),
+        ("postgresql://postgres:s3cret@{host}/no_such_db_tunix", 'database "no_such_db_tunix"'),
+        ("postgresql://postgres:s3cret@no-such-host.invalid/x", "failed to resolve host"),
+    ],
+    ids=["unknown-role", "unknown-database", "unknown-host"],
+)
+def test_postgres_refusing_is_one_line(tmp_path: Path, target: str, refusal: str) -> None:
+    """A server that answers but refuses (role, database) or a host that does not resolve."""
+    host = pg_url_for("x").split("@")[-1].rsplit("/", 1)[0]
+    url = target.format(host=host)
+    for args in _every_command(tmp_path):
+        result = invoke(["--db", url, *args])
+        _one_line(result, "error: cannot use database postgresql+psycopg://")
+        assert refusal in result.stderr
+
+
+# --- concurrent migrations -----------------------------------------------------------------
+
+
+def _start(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [*TUNIX, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def _outcomes(procs: list[subprocess.Popen[str]]) -> list[str]:
+    """The last stderr line of each process (all must succeed), sorted."""
+    finals = []
+    for proc in procs:
+        _out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        lines = err.splitlines()
+        waiting = "note: another tunix-rt is migrating this database: waiting for it to finish"
+        assert all(line == waiting for line in lines[:-1]), err
+        finals.append(lines[-1])
+    return sorted(finals)
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_concurrent_upgrades_of_a_fresh_postgres_database() -> None:
+    """Two `db upgrade` at once: one migrates, the other waits, then finds nothing to do.
+
+    Without the advisory lock both would create the tables and one would fail with a
+    duplicate table or a unique violation in pg_type.
+    """
+    if not PG_ADMIN_URL:
+        pytest.skip("TUNIX_RT_TEST_POSTGRES_URL is not set")
+    for _ in range(4):
+        name, url = create_pg_database()
+        try:
+            procs = [_start("--db", url, "db", "upgrade") for _ in range(2)]
+            assert _outcomes(procs) == [
+                f"already at {HEAD}: nothing to do",
+                f"upgraded base (empty) -> {HEAD}",
+            ]
+            assert invoke(["--db", url, "db", "current", "--json"]).json()["at_head"]
+        finally:
+            drop_pg_database(name)
+
+
+@pytest.mark.postgres
+def test_upgrade_waits_for_the_migration_lock(fresh_pg_url: str) -> None:
+    """While another session holds the lock, upgrade says it waits, then does the work."""
+    with psycopg.connect(fresh_pg_url, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
+        proc = _start("--db", fresh_pg_url, "db", "upgrade")
+        assert proc.stderr is not None
+        first = proc.stderr.readline()
+        assert first == (
+            "note: another tunix-rt is migrating this database: waiting for it to finish\n"
+        )
+        assert proc.poll() is None  # still waiting
+        holder.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
+        _out, rest = proc.communicate(timeout=120)
+    assert proc.returncode == 0, rest
+    assert rest == f"upgraded base (empty) -> {HEAD}\n"
+    # the lock is released when the upgrade ends
+    with psycopg.connect(fresh_pg_url, autocommit=True) as conn:
+        got = conn.execute("SELECT pg_try_advisory_lock(%s)", (MIGRATION_LOCK_KEY,)).fetchone()
+        assert got == (True,)
+
+
+@pytest.mark.slow
+def test_concurrent_first_use_of_a_new_sqlite_file(tmp_path: Path) -> None:
+    """Two commands creating the same new SQLite file at once both succeed, migrated once."""
+    a = write_jsonl(tmp_path / "a.jsonl", [make_trace(1)])
+    b = write_jsonl(tmp_path / "b.jsonl", [make_trace(2)])
+    for i in range(5):
+        url = f"sqlite:///{tmp_path / f'new{i}.db'}"
+        procs = [_start("--db", url, "trace", "upload", str(p)) for p in (a, b)]
+        assert _outcomes(procs) == ["stored 1, duplicates 0"] * 2
+        assert len(invoke(["--db", url, "trace", "list", "--json"]).json()["data"]) == 2
+        url = f"sqlite:///{tmp_path / f'up{i}.db'}"
+        procs = [_start("--db", url, "db", "upgrade") for _ in range(2)]
+        assert _outcomes(procs) == [
+            f"already at {HEAD}: nothing to do",
+            f"upgraded base (empty) -> {HEAD}",
+        ]
+
+
+# --- SQLite files that cannot be used -------------------------------------------------------
+
+
+def test_truncated_sqlite_file(tmp_path: Path) -> None:
+    """A file cut short (a copy interrupted) is damaged: one line pointing at db doctor."""
+    good = tmp_path / "good.db"
+    url = f"sqlite:///{good}"
+    assert invoke(["--db", url, "trace", "upload", str(DATA_FILE)]).exit_code == 0
+    for size in (100, 4096, good.stat().st_size // 2):
+        cut = tmp_path / f"cut{size}.db"
+        cut.write_bytes(good.read_bytes()[:size])
+        for args in _every_command(tmp_path):
+            result = invoke(["--db", f"sqlite:///{cut}", *args])
+            _one_line(result, f"error: sqlite:///{cut} is damaged (database disk image is")
+            assert "run `tunix-rt db doctor`" in result.stderr
+
+
+def _unprivileged() -> list[str]:
+    """A command prefix that takes root's power to write any file away (none when not root)."""
+    if os.geteuid() != 0:
+        return []
+    if shutil.which("setpriv") is None:  # pragma: no cover - util-linux is everywhere
+        pytest.skip("needs setpriv to drop root's file-access capability")
+    return ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--"]
+
+
+def test_read_only_sqlite_file(tmp_path: Path) -> None:
+    """Reading a read-only file works; writing to it, or migrating it, is one line."""
+    db = tmp_path / "ro.db"
+    url = f"sqlite:///{db}"
+    assert invoke(["--db", url, "db", "upgrade", SCHEMA_REVISIONS[0]]).exit_code == 0
+    behind = tmp_path / "behind.db"
+    shutil.copy(db, behind)
+    assert invoke(["--db", url, "db", "upgrade"]).exit_code == 0
+    new = write_jsonl(tmp_path / "t.jsonl", [make_trace(7)])
+    db.chmod(0o444)
+    behind.chmod(0o444)
+    prefix = _unprivileged()
+
+    def run(target: Path, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*prefix, *TUNIX, "--db", f"sqlite:///{target}", *args],
+            capture_output=True, text=True, check=False, timeout=60,
+        )  # fmt: skip
+
+    assert run(db, "trace", "list", "--json").returncode == 0
+    for target, args in ((db, ("trace", "upload", str(new))), (behind, ("trace", "list"))):
+        proc = run(target, *args)
+        assert proc.returncode == 1
+        assert proc.stderr == (
+            f"error: cannot write to sqlite:///{target}: the file or its directory is "
+            "read-only for this user\n"
+        )
 
 
 @pytest.mark.postgres

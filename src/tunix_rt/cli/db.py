@@ -7,7 +7,16 @@ from typing import Annotated
 import typer
 
 from tunix_rt.cli._options import JsonFlag
-from tunix_rt.cli._output import fail, handle_errors, say, stderr, stdout, write_json, write_line
+from tunix_rt.cli._output import (
+    fail,
+    handle_errors,
+    note,
+    say,
+    stderr,
+    stdout,
+    write_json,
+    write_line,
+)
 from tunix_rt.cli._state import state
 
 app = typer.Typer(help="Maintain the database: migrations and diagnostics.", no_args_is_help=True)
@@ -15,6 +24,10 @@ app = typer.Typer(help="Maintain the database: migrations and diagnostics.", no_
 
 def _rev(revision: str | None) -> str:
     return revision if revision is not None else "base (empty)"
+
+
+def _waiting() -> None:
+    note("another tunix-rt is migrating this database: waiting for it to finish")
 
 
 @app.command()
@@ -27,7 +40,7 @@ def upgrade(
     from tunix_rt.services import migrations
 
     with state(ctx).database(check_schema=False) as db:
-        change = migrations.upgrade(db, revision)
+        change = migrations.upgrade(db, revision, on_wait=_waiting)
     if change.before == change.after:
         say(f"already at {_rev(change.after)}: nothing to do")
     else:
@@ -52,7 +65,7 @@ def downgrade(
             err=True,
         ):
             raise fail("aborted: nothing changed")
-        change = migrations.downgrade(db, revision)
+        change = migrations.downgrade(db, revision, on_wait=_waiting)
     say(f"downgraded {_rev(change.before)} -> {_rev(change.after)}")
 
 

@@ -11,13 +11,14 @@ from sqlalchemy import Engine
 from tunix_rt.db.engine import is_sqlite, make_engine, sqlite_path, translate_errors
 from tunix_rt.db.revisions import (
     HEAD,
+    SchemaState,
     behind_message,
     describe_revision,
     older_tool_message,
     read_state,
 )
 from tunix_rt.errors import DatabaseUnavailableError, SchemaMismatchError
-from tunix_rt.settings import Settings, default_database_path
+from tunix_rt.settings import Settings, default_database_path, sqlite_url
 
 Note = Callable[[str], None]
 
@@ -34,28 +35,35 @@ class Database:
 
 
 def _prepare_sqlite_file(url: str) -> None:
+    """Stop with one line unless the SQLite file can be created or opened at its path."""
     path = sqlite_path(url)
-    if path is None:
+    if path is None:  # pragma: no cover - settings refuse in-memory databases
         return
-    if path.parent.is_dir():
-        return
-    if path == default_database_path():
-        path.parent.mkdir(parents=True, exist_ok=True)
-    else:
+    try:
+        if path.is_dir():
+            raise DatabaseUnavailableError(
+                f"{path} is a directory, not a SQLite database file: give a file in it, "
+                f"e.g. {sqlite_url(path / 'traces.db')}"
+            )
+        parent = path.parent
+        if parent.is_dir():
+            return
+        if parent.exists():
+            raise DatabaseUnavailableError(
+                f"cannot create SQLite database {path}: {parent} is not a directory"
+            )
+        if path != default_database_path():
+            raise DatabaseUnavailableError(
+                f"cannot create SQLite database {path}: directory {parent} does not exist"
+            )
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # ENAMETOOLONG, EACCES on a parent, ELOOP...
         raise DatabaseUnavailableError(
-            f"cannot create SQLite database {path}: directory {path.parent} does not exist"
-        )
+            f"cannot use SQLite database {path}: {exc.strerror or exc}"
+        ) from None
 
 
-def ensure_schema(engine: Engine, url: str, note: Note) -> None:
-    """Stop unless the schema is at head; bring a SQLite file there on the way.
-
-    A SQLite file is personal, so it is created and migrated automatically (`note` is told
-    when an existing file is migrated). A server database is shared by a team and is only
-    migrated by `tunix-rt db upgrade`.
-    """
-    with translate_errors(url), engine.connect() as conn:
-        state = read_state(conn)
+def _refuse_unless_migratable(state: SchemaState, url: str) -> None:
     if state.at_head:
         return
     if state.revision is None and state.has_traces_table:
@@ -67,13 +75,30 @@ def ensure_schema(engine: Engine, url: str, note: Note) -> None:
         raise SchemaMismatchError(older_tool_message(state.revision))
     if not is_sqlite(url):
         raise SchemaMismatchError(behind_message(state.revision))
+
+
+def ensure_schema(engine: Engine, url: str, note: Note) -> None:
+    """Stop unless the schema is at head; bring a SQLite file there on the way.
+
+    A SQLite file is personal, so it is created and migrated automatically (`note` is told
+    when an existing file is migrated). A server database is shared by a team and is only
+    migrated by `tunix-rt db upgrade`. Two processes opening a new file at once are
+    serialised by the migration lock: the second finds the file at head.
+    """
+    with translate_errors(url), engine.connect() as conn:
+        state = read_state(conn)
+    if state.at_head:
+        return
+    _refuse_unless_migratable(state, url)
     from tunix_rt.db import migrate
 
     with translate_errors(url):
-        migrate.upgrade(engine, "head")
-    if state.revision is not None or state.has_traces_table:
+        before, _after = migrate.run(
+            engine, "upgrade", "head", check=lambda s: _refuse_unless_migratable(s, url)
+        )
+    if before.revision is not None and not before.at_head:
         path = sqlite_path(url)
-        note(f"migrated {path} from {describe_revision(state.revision)} to {HEAD}")
+        note(f"migrated {path} from {describe_revision(before.revision)} to {HEAD}")
 
 
 @contextmanager

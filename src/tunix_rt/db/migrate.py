@@ -3,10 +3,19 @@
 The migration scripts ship inside the wheel as `tunix_rt/migrations`; in a source checkout
 (editable install) they are the top-level `migrations/` folder. Only `db` commands and the
 first use of a SQLite file import this module, so Alembic stays off the hot path.
+
+Migrations are serialised: two `tunix-rt db upgrade` (or two first uses of a new SQLite file)
+at once must not both create the tables. Each migration runs in one transaction on one
+connection that first takes a lock - on PostgreSQL a session advisory lock
+(`pg_advisory_lock(MIGRATION_LOCK_KEY)`, released by unlock or when the connection ends), on
+SQLite the database's write lock (`BEGIN IMMEDIATE`). The schema revision is read after the
+lock is held, so whoever waited finds the work done and Alembic has nothing left to do.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,9 +23,13 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, text
 
 from tunix_rt.db.engine import writing
+from tunix_rt.db.revisions import SchemaState, read_state
+
+# A fixed 64-bit key, the same in every tunix-rt: the bytes of "tunix-rt".
+MIGRATION_LOCK_KEY = int.from_bytes(b"tunix-rt", "big")
 
 
 def migrations_dir() -> Path:
@@ -39,22 +52,56 @@ def script_directory() -> ScriptDirectory:
     return ScriptDirectory.from_config(alembic_config())
 
 
-def _run(engine: Engine, action: str, revision: str) -> None:
-    cfg = alembic_config()
+@contextmanager
+def _locked(engine: Engine, on_wait: Callable[[], None] | None) -> Iterator[Connection]:
+    """A connection holding the migration lock, inside a transaction the caller commits."""
     with engine.connect() as conn:
-        cfg.attributes["connection"] = writing(conn)
+        if conn.dialect.name != "postgresql":
+            conn = writing(conn)  # noqa: PLW2901 - the same connection, marked as a writer
+            with conn.begin():  # BEGIN IMMEDIATE: SQLite's one write lock
+                yield conn
+            return
+        key = {"key": MIGRATION_LOCK_KEY}
+        if not conn.execute(text("SELECT pg_try_advisory_lock(:key)"), key).scalar_one():
+            if on_wait is not None:
+                on_wait()
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), key)
+        conn.commit()  # the advisory lock belongs to the session, not to this transaction
+        try:
+            with conn.begin():
+                yield conn
+        except BaseException:
+            conn.invalidate()  # closing the session releases the lock, whatever state it is in
+            raise
+        conn.execute(text("SELECT pg_advisory_unlock(:key)"), key)
+        conn.commit()
+
+
+def run(
+    engine: Engine,
+    action: str,
+    revision: str,
+    *,
+    check: Callable[[SchemaState], None] | None = None,
+    on_wait: Callable[[], None] | None = None,
+) -> tuple[SchemaState, SchemaState]:
+    """Upgrade or downgrade to `revision` under the migration lock; (before, after).
+
+    `check` sees the state read under the lock and may raise to stop before Alembic runs;
+    `on_wait` is called when another process holds the lock (PostgreSQL), before waiting.
+    """
+    cfg = alembic_config()
+    with _locked(engine, on_wait) as conn:
+        before = read_state(conn)
+        if check is not None:
+            check(before)
+        cfg.attributes["connection"] = conn
         if action == "upgrade":
             command.upgrade(cfg, revision)
         else:
             command.downgrade(cfg, revision)
-
-
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    _run(engine, "upgrade", revision)
-
-
-def downgrade(engine: Engine, revision: str = "-1") -> None:
-    _run(engine, "downgrade", revision)
+        after = read_state(conn)
+    return before, after
 
 
 def current(engine: Engine) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from tunix_rt.db import migrate
@@ -9,6 +10,8 @@ from tunix_rt.db.database import Database
 from tunix_rt.db.engine import translate_errors
 from tunix_rt.db.revisions import HEAD, SchemaState, older_tool_message, read_state
 from tunix_rt.errors import SchemaMismatchError, TunixRtError
+
+Wait = Callable[[], None]
 
 
 @dataclass(frozen=True)
@@ -22,31 +25,30 @@ def state(db: Database) -> SchemaState:
         return read_state(conn)
 
 
-def _change(db: Database, action: str, revision: str) -> Change:
+def _change(db: Database, action: str, revision: str, on_wait: Wait | None) -> Change:
+    """Run Alembic under the migration lock; `before` is read once the lock is held."""
     from alembic.util import CommandError
 
-    before = state(db)
-    if not before.known:
-        raise SchemaMismatchError(older_tool_message(before.revision))
+    def check(before: SchemaState) -> None:
+        if not before.known:
+            raise SchemaMismatchError(older_tool_message(before.revision))
+        if action == "downgrade" and before.revision is None:
+            raise TunixRtError("database schema is already at base (empty): nothing to downgrade")
+
     try:
         with translate_errors(db.url):
-            if action == "upgrade":
-                migrate.upgrade(db.engine, revision)
-            else:
-                migrate.downgrade(db.engine, revision)
+            before, after = migrate.run(db.engine, action, revision, check=check, on_wait=on_wait)
     except CommandError as exc:
         raise TunixRtError(f"cannot {action} to {revision}: {exc}") from None
-    return Change(before.revision, state(db).revision)
+    return Change(before.revision, after.revision)
 
 
-def upgrade(db: Database, revision: str = "head") -> Change:
-    return _change(db, "upgrade", revision)
+def upgrade(db: Database, revision: str = "head", *, on_wait: Wait | None = None) -> Change:
+    return _change(db, "upgrade", revision, on_wait)
 
 
-def downgrade(db: Database, revision: str = "-1") -> Change:
-    if state(db).revision is None:
-        raise TunixRtError("database schema is already at base (empty): nothing to downgrade")
-    return _change(db, "downgrade", revision)
+def downgrade(db: Database, revision: str = "-1", *, on_wait: Wait | None = None) -> Change:
+    return _change(db, "downgrade", revision, on_wait)
 
 
 def history(db: Database | None) -> list[migrate.RevisionInfo]:
