@@ -6,14 +6,17 @@ Every test also asserts that the password in the URL appears in no output.
 from __future__ import annotations
 
 import glob
+import json
 import os
 import shutil
 import socket
 import sqlite3
 import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -146,8 +149,14 @@ def _initdb() -> str | None:
     return found[-1] if found else shutil.which("initdb")
 
 
+@dataclass
+class PasswordServer:
+    port: int
+    sql: Callable[[str], None]  # run SQL as the superuser
+
+
 @pytest.fixture(scope="module")
-def password_server() -> Iterator[int]:
+def password_server() -> Iterator[PasswordServer]:
     """A second, real PostgreSQL server that requires passwords (the main one trusts all)."""
     initdb = _initdb()
     if not PG_ADMIN_URL or initdb is None or os.geteuid() != 0:
@@ -171,13 +180,17 @@ def password_server() -> Iterator[int]:
          "-w", "-t", "30", "start"],
         check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=base,
     )  # fmt: skip
-    try:
+
+    def sql(statement: str) -> None:
         subprocess.run(
-            [*as_pg, str(bindir / "psql"), "-h", str(base), "-p", str(port), "-c",
-             "CREATE ROLE alice LOGIN PASSWORD 'right-password'"],
-            check=True, capture_output=True, cwd=base,
+            [*as_pg, str(bindir / "psql"), "-v", "ON_ERROR_STOP=1", "-h", str(base),
+             "-p", str(port), "-d", "postgres"],
+            input=statement, text=True, check=True, capture_output=True, cwd=base,
         )  # fmt: skip
-        yield port
+
+    try:
+        sql("CREATE ROLE alice LOGIN PASSWORD 'right-password'")
+        yield PasswordServer(port, sql)
     finally:
         subprocess.run(
             [*as_pg, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
@@ -187,11 +200,54 @@ def password_server() -> Iterator[int]:
 
 
 @pytest.mark.postgres
-def test_wrong_password(password_server: int) -> None:
+def test_wrong_password(password_server: PasswordServer) -> None:
     """A wrong password is classified as an authentication failure, and never printed."""
-    result, checks = doctor(f"postgresql://alice:{SECRET}@127.0.0.1:{password_server}/postgres")
+    port = password_server.port
+    result, checks = doctor(f"postgresql://alice:{SECRET}@127.0.0.1:{port}/postgres")
     assert result.exit_code == 1
     assert "authentication failed for user 'alice'" in checks["connection"]["detail"]
+
+
+# Every character that has a meaning in a URL or in libpq's conninfo quoting.
+HOSTILE = "s3cret-p@ss/w:rd?#% é'\"\\&x=1"
+
+
+@pytest.mark.postgres
+def test_hostile_password_works_and_is_never_printed(
+    password_server: PasswordServer, tmp_path: Path
+) -> None:
+    """A password with / @ : ? # % space ' " \\ & = connects as written, raw, in the URL.
+
+    Every command, config and the doctor run against a server that checks the password;
+    none of them prints it or a piece of it. A wrong one is an authentication failure.
+    """
+    literal = HOSTILE.replace("'", "''")
+    password_server.sql(f"CREATE ROLE bob LOGIN PASSWORD '{literal}'")
+    password_server.sql("CREATE DATABASE bobdb OWNER bob")
+    port = password_server.port
+    url = f"postgresql://bob:{HOSTILE}@127.0.0.1:{port}/bobdb"
+    runs = [
+        invoke(["--db", url, "db", "upgrade"]),
+        invoke(["--db", url, "trace", "upload", str(DATA / "e2e_ingest.jsonl")]),
+        invoke(["--db", url, "trace", "list"]),
+        invoke(["--db", url, "db", "current"]),
+        invoke(["--db", url, "config"]),
+        invoke(["--db", url, "config", "--json"]),
+        invoke(["--db", url, "db", "doctor"]),
+        invoke(["--db", url, "db", "downgrade", "--yes"]),
+    ]
+    assert [r.exit_code for r in runs] == [0] * len(runs), [r.stderr for r in runs]
+    assert runs[5].json()["settings"][0]["value"] == (
+        f"postgresql+psycopg://bob:***@127.0.0.1:{port}/bobdb"
+    )
+    result, checks = doctor(url.replace("s3cret", "s3cret-wrong"))
+    assert "authentication failed for user 'bob'" in checks["connection"]["detail"]
+    wrong = invoke(["--db", url.replace("s3cret", "s3cret-wrong"), "trace", "list"])
+    assert wrong.exit_code == 1
+    assert 'password authentication failed for user "bob"' in wrong.stderr
+    for run in [*runs, result, wrong]:
+        for piece in ("s3cret", "p@ss", "w:rd", "%40", "&x=1"):
+            assert piece not in run.stdout + run.stderr
 
 
 @pytest.mark.postgres
@@ -314,3 +370,77 @@ def test_hash_mismatch_found(healthy: str) -> None:
     result, checks = doctor(healthy)
     assert result.exit_code == 1
     assert "content_hash does not match" in checks["data"]["detail"]
+
+
+def test_unknown_host() -> None:
+    """A host name that does not resolve is named, with the fix; no crash, no password."""
+    result, checks = doctor(f"postgresql://u:{SECRET}@no-such-host.invalid:5432/x")
+    assert result.exit_code == 1
+    assert checks["connection"]["detail"].startswith("unknown host 'no-such-host.invalid'")
+    assert "host name" in checks["connection"]["fix"]
+
+
+@pytest.mark.postgres
+def test_role_missing(fresh_pg_url: str) -> None:
+    """A user that does not exist on the server is named, with createuser."""
+    host = fresh_pg_url.split("@", 1)[1]
+    result, checks = doctor(f"postgresql://nobody_here:{SECRET}@{host}")
+    assert result.exit_code == 1
+    assert "user 'nobody_here' does not exist" in checks["connection"]["detail"]
+    assert "createuser" in checks["connection"]["fix"]
+
+
+def test_truncated_sqlite_file(healthy_sqlite: str, tmp_path: Path) -> None:
+    """A file cut short is damaged: connection fails with a way out, later checks skipped."""
+    good = Path(healthy_sqlite.removeprefix("sqlite:///"))
+    cut = tmp_path / "cut.db"
+    cut.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    result, checks = doctor(f"sqlite:///{cut}")
+    assert result.exit_code == 1
+    assert checks["connection"]["detail"] == f"{cut} is damaged (database disk image is malformed)"
+    assert "from a backup" in checks["connection"]["fix"]
+    assert checks["server"]["status"] == "skipped"
+
+
+@pytest.mark.parametrize("mode", ["wal-writer", "exclusive"])
+def test_sqlite_locked_by_another_process(healthy_sqlite: str, mode: str) -> None:
+    """Another process holding the lock: the check that needs it fails in seconds, saying so."""
+    path = Path(healthy_sqlite.removeprefix("sqlite:///"))
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        if mode == "exclusive":  # a rollback journal: even readers are locked out
+            holder.execute("PRAGMA journal_mode=DELETE")
+            holder.execute("BEGIN EXCLUSIVE")
+        else:  # WAL: readers go on, the write probe waits
+            holder.execute("BEGIN IMMEDIATE")
+        start = time.monotonic()
+        result, checks = doctor(healthy_sqlite)
+        assert time.monotonic() - start < 20
+    finally:
+        holder.close()
+    failed = "connection" if mode == "exclusive" else "access"
+    assert result.exit_code == 1
+    assert (
+        checks[failed]["detail"] == f"{path} is locked by another process (still locked after 3 s)"
+    )
+    assert f"fuser {path}" in checks[failed]["fix"]
+
+
+def test_read_only_sqlite_file(healthy_sqlite: str) -> None:
+    """For a user who may not write the file, connection fails with the chmod (a real process)."""
+    path = Path(healthy_sqlite.removeprefix("sqlite:///"))
+    path.chmod(0o444)
+    prefix = []
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:  # pragma: no cover - util-linux is everywhere
+            pytest.skip("needs setpriv to drop root's file-access capability")
+        prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--"]
+    proc = subprocess.run(
+        [*prefix, sys.executable, "-m", "tunix_rt", "--db", healthy_sqlite, "db", "doctor",
+         "--json"],
+        capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 1
+    checks = {c["name"]: c for c in json.loads(proc.stdout)["checks"]}
+    assert checks["connection"]["detail"] == f"{path} or its directory is not writable by this user"
+    assert f"chmod u+w {path}" in checks["connection"]["fix"]

@@ -3,7 +3,8 @@
 The doctor must work when everything else is broken, so every check catches its own failures
 and turns them into a result; a check whose prerequisite failed is "skipped". It never changes
 data: SQLite is opened without creating the file, and the write probe is rolled back. Every
-detail and fix is scrubbed of the database password before it leaves this module.
+detail and fix is scrubbed of the database password (`settings.redact`) before it leaves
+this module, and an unexpected exception in a check becomes a failed check, never a crash.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import quote
 
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
@@ -36,7 +36,9 @@ from tunix_rt.settings import (
     default_database_path,
     load_settings,
     mask_url,
+    redact,
     setting_sources,
+    sqlite_url,
 )
 
 Status = Literal["ok", "warn", "fail", "skipped"]
@@ -89,21 +91,43 @@ def _classify_connect_error(error: BaseException, settings: Settings) -> tuple[s
             "start PostgreSQL (e.g. `sudo systemctl start postgresql`, or "
             "`pg_ctlcluster 15 main start`), or fix the host/port in the URL",
         )
-    if (
-        "translate host name" in low
-        or "name or service not known" in low
-        or ("nodename nor servname" in low)
+    if any(
+        phrase in low
+        for phrase in (
+            "translate host name",
+            "resolve host",
+            "name or service not known",
+            "nodename nor servname",
+            "temporary failure in name resolution",
+            "no address associated",
+        )
     ):
-        return (f"unknown host {host!r}", "fix the host name in TUNIX_RT_DATABASE_URL")
+        return (f"unknown host {host!r}: {text}", "fix the host name in TUNIX_RT_DATABASE_URL")
     if "password authentication failed" in low or "authentication failed" in low:
         return (
             f"authentication failed for user {user!r}",
             "check the user name and password in TUNIX_RT_DATABASE_URL",
         )
+    if "no password supplied" in low:
+        return (
+            f"the server wants a password for user {user!r} and the URL has none",
+            "put it in the URL (postgresql://USER:PASSWORD@HOST/DBNAME) or in ~/.pgpass",
+        )
     if "does not exist" in low and "database" in low:
         return (
             f"database {dbname!r} does not exist on {host}:{port}",
             f"create it: `createdb -h {host} -p {port} -U {user} {dbname}`",
+        )
+    if "does not exist" in low and "role" in low:
+        return (
+            f"user {user!r} does not exist on {host}:{port}",
+            f"create it (`createuser -h {host} -p {port} {user}`) or fix the user in the URL",
+        )
+    if url.host is None and "socket" in low:
+        return (
+            f"no PostgreSQL server on the local socket (the URL names no host): {text}",
+            "start PostgreSQL, or put the server's host in the URL "
+            "(postgresql://USER@HOST:PORT/DBNAME)",
         )
     if "permission denied" in low or "not permitted to log in" in low:
         return (
@@ -115,19 +139,40 @@ def _classify_connect_error(error: BaseException, settings: Settings) -> tuple[s
             f"no answer from {host}:{port} within {CONNECT_TIMEOUT_S} s (timeout)",
             "check the host, port and any firewall between here and the server",
         )
+    if "too many" in low and "connection" in low:
+        return (
+            f"the server refuses more connections: {text}",
+            "close idle clients, or raise max_connections on the server",
+        )
     return (f"cannot connect: {text}", "check TUNIX_RT_DATABASE_URL")
+
+
+def _sqlite_locked(path: Path) -> _Failed:
+    return _Failed(
+        "fail",
+        f"{path} is locked by another process (still locked after {CONNECT_TIMEOUT_S} s)",
+        f"wait for the other writer to finish (`fuser {path}` shows who holds it), then run "
+        "the doctor again",
+    )
 
 
 def _check_settings(flag: str | None) -> tuple[Check, Settings | None]:
     try:
         settings = load_settings(flag)
+        sources = setting_sources(flag)
     except SettingsError as exc:
-        return Check("settings", "fail", str(exc), "set the value within the allowed range"), None
-    sources = setting_sources(flag)
+        message = str(exc)
+        if "DATABASE_URL" in message or message.startswith("--db"):
+            fix = "fix the database URL (see `tunix-rt config` and the README's Settings)"
+        elif ".env" in message and "cannot read" in message:
+            fix = "make .env a readable UTF-8 file, or remove it"
+        else:
+            fix = "set the value within the allowed range"
+        return Check("settings", "fail", message, fix), None
     if not is_sqlite(settings.database_url):
         try:
             import psycopg  # noqa: F401
-        except ImportError:
+        except ImportError:  # pragma: no cover - psycopg is a dependency of tunix-rt
             return (
                 Check(
                     "settings",
@@ -150,10 +195,52 @@ def _check_settings(flag: str | None) -> tuple[Check, Settings | None]:
 def _check_connection(ctx: _Context) -> Check:
     path = ctx.sqlite_file
     if path is not None:
-        if not path.parent.is_dir() and path != default_database_path():
+        _check_sqlite_path(path)
+    try:
+        with ctx.engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+            if path is not None:
+                conn.execute(sa.text("SELECT count(*) FROM sqlite_master"))
+    except sa.exc.DBAPIError as exc:
+        if path is not None:
+            message = " ".join(str(exc.orig).split())
+            if "not a database" in message:
+                raise _Failed(
+                    "fail",
+                    f"{path} is not a SQLite database ({message})",
+                    f"move it aside (`mv {path} {path}.bad`) and let tunix-rt create a new one, "
+                    "or point TUNIX_RT_DATABASE_URL at the right file",
+                ) from None
+            if "malformed" in message:
+                raise _Failed(
+                    "fail",
+                    f"{path} is damaged ({message})",
+                    f"restore it from a backup, or move it aside (`mv {path} {path}.bad`) and "
+                    "let tunix-rt create a new one",
+                ) from None
+            if "locked" in message:
+                raise _sqlite_locked(path) from None
+            raise _Failed("fail", f"cannot open {path}: {message}", "check the file") from None
+        detail, fix = _classify_connect_error(exc, ctx.settings)
+        raise _Failed("fail", detail, fix) from None
+    where = str(path) if path is not None else mask_url(ctx.url)
+    return Check("connection", "ok", f"connected to {where}")
+
+
+def _check_sqlite_path(path: Path) -> None:
+    """The file's directory, existence and permissions, before SQLite is asked to open it."""
+    try:
+        if path.is_dir():
             raise _Failed(
                 "fail",
-                f"directory {path.parent} does not exist",
+                f"{path} is a directory, not a SQLite database file",
+                f"point TUNIX_RT_DATABASE_URL at a file, e.g. {sqlite_url(path / 'traces.db')}",
+            )
+        if not path.parent.is_dir() and path != default_database_path():
+            what = "is not a directory" if path.parent.exists() else "does not exist"
+            raise _Failed(
+                "fail",
+                f"directory {path.parent} {what}",
                 f"create it (`mkdir -p {path.parent}`) or point TUNIX_RT_DATABASE_URL elsewhere",
             )
         if not path.exists():
@@ -162,32 +249,24 @@ def _check_connection(ctx: _Context) -> Check:
                 f"no database file yet at {path}; tunix-rt creates it on first use",
                 "run `tunix-rt db upgrade` (or any trace command)",
             )
+        if not os.access(path, os.R_OK):
+            raise _Failed(
+                "fail",
+                f"{path} is not readable by this user",
+                f"fix the permissions (`chmod u+rw {path}`) or use another file",
+            )
         if not os.access(path.parent, os.W_OK) or not os.access(path, os.W_OK):
             raise _Failed(
                 "fail",
                 f"{path} or its directory is not writable by this user",
                 f"fix the permissions (`chmod u+w {path} {path.parent}`) or use another file",
             )
-    try:
-        with ctx.engine.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-            if path is not None:
-                conn.execute(sa.text("SELECT count(*) FROM sqlite_master"))
-    except sa.exc.DBAPIError as exc:
-        if path is not None:
-            message = str(exc.orig)
-            if "not a database" in message or "malformed" in message:
-                raise _Failed(
-                    "fail",
-                    f"{path} is not a SQLite database ({message})",
-                    f"move it aside (`mv {path} {path}.bad`) and let tunix-rt create a new one, "
-                    "or point TUNIX_RT_DATABASE_URL at the right file",
-                ) from None
-            raise _Failed("fail", f"cannot open {path}: {message}", "check the file") from None
-        detail, fix = _classify_connect_error(exc, ctx.settings)
-        raise _Failed("fail", detail, fix) from None
-    where = str(path) if path is not None else mask_url(ctx.url)
-    return Check("connection", "ok", f"connected to {where}")
+    except OSError as exc:  # ENAMETOOLONG, ELOOP, EACCES on a parent directory...
+        raise _Failed(
+            "fail",
+            f"cannot use {path}: {exc.strerror or exc}",
+            "point TUNIX_RT_DATABASE_URL at a file with a shorter, reachable path",
+        ) from None
 
 
 def _check_server(ctx: _Context) -> Check:
@@ -219,8 +298,11 @@ def _check_postgres_server(ctx: _Context, conn: Connection) -> Check:
 
 
 def _check_sqlite_file(path: Path, conn: Connection) -> Check:
-    size = path.stat().st_size
-    free = shutil.disk_usage(path.parent).free
+    try:
+        size = path.stat().st_size
+        free = shutil.disk_usage(path.parent).free
+    except OSError as exc:
+        raise _Failed("fail", f"cannot inspect {path}: {exc.strerror or exc}") from None
     journal = conn.execute(sa.text("PRAGMA journal_mode")).scalar_one()
     check = conn.execute(sa.text("PRAGMA quick_check")).scalars().all()
     detail = (
@@ -351,7 +433,13 @@ def _check_access(ctx: _Context) -> Check:
         message = " ".join(str(exc.orig).split())
         user = make_url(ctx.url).username or "this user"
         if ctx.sqlite_file is not None:
-            raise _Failed("fail", f"cannot write: {message}", "fix the file permissions") from None
+            if "locked" in message:
+                raise _sqlite_locked(ctx.sqlite_file) from None
+            raise _Failed(
+                "fail",
+                f"cannot write: {message}",
+                f"fix the permissions (`chmod u+w {ctx.sqlite_file} {ctx.sqlite_file.parent}`)",
+            ) from None
         raise _Failed(
             "fail",
             f"{user} cannot write to traces: {message}",
@@ -407,32 +495,27 @@ def _check_latency(ctx: _Context) -> Check:
 
 
 @contextmanager
-def _verdicts(name: str, out: list[Check]) -> Iterator[None]:
+def _verdicts(name: str, out: list[Check], ctx: _Context) -> Iterator[None]:
     try:
         yield
     except _Failed as failed:
         out.append(Check(name, failed.status, failed.detail, failed.fix))
     except sa.exc.SQLAlchemyError as exc:
         message = " ".join(str(getattr(exc, "orig", None) or exc).split())
-        out.append(Check(name, "fail", f"database error: {message}", "see the detail"))
-
-
-def _scrubber(settings_url: str | None, flag: str | None) -> Callable[[str], str]:
-    secrets: set[str] = set()
-    for url in filter(None, [settings_url, flag, os.environ.get("TUNIX_RT_DATABASE_URL")]):
-        try:
-            password = make_url(url).password
-        except Exception:  # an unparseable URL: mask_url still hides its userinfo
-            password = None
-        if password:
-            secrets |= {str(password), quote(str(password), safe="")}
-
-    def scrub(text: str) -> str:
-        for secret in secrets:
-            text = text.replace(secret, "***")
-        return text
-
-    return scrub
+        if ctx.sqlite_file is not None and "database is locked" in message:
+            locked = _sqlite_locked(ctx.sqlite_file)
+            out.append(Check(name, locked.status, locked.detail, locked.fix))
+        else:
+            out.append(Check(name, "fail", f"database error: {message}", "see the detail"))
+    except Exception as exc:  # the doctor reports, it never crashes
+        out.append(
+            Check(
+                name,
+                "fail",
+                f"unexpected error: {type(exc).__name__}: {exc}",
+                "report this as a tunix-rt bug, with this output",
+            )
+        )
 
 
 def run(flag: str | None, *, deep: bool = False, progress: Progress | None = None) -> list[Check]:
@@ -452,7 +535,12 @@ def run(flag: str | None, *, deep: bool = False, progress: Progress | None = Non
     if settings is None:
         checks += [Check(n, "skipped", "skipped: settings are invalid") for n, _ in steps]
         return _scrub_all(checks, None, flag)
-    engine = make_probe_engine(settings, connect_timeout=CONNECT_TIMEOUT_S)
+    try:
+        engine = make_probe_engine(settings, connect_timeout=CONNECT_TIMEOUT_S)
+    except Exception as exc:  # pragma: no cover - settings were validated
+        checks.append(Check("connection", "fail", f"cannot build a connection: {exc}"))
+        checks += [Check(n, "skipped", "skipped: connection check failed") for n, _ in steps[1:]]
+        return _scrub_all(checks, settings.database_url, flag)
     url = settings.database_url
     ctx = _Context(settings, engine, url, sqlite_path(url) if is_sqlite(url) else None)
     blocked: str | None = None
@@ -462,7 +550,7 @@ def run(flag: str | None, *, deep: bool = False, progress: Progress | None = Non
                 checks.append(Check(name, "skipped", f"skipped: {blocked}"))
                 continue
             before = len(checks)
-            with _verdicts(name, checks):
+            with _verdicts(name, checks, ctx):
                 checks.append(step(ctx))
             result = checks[before]
             blocked = _blocks(name, result, ctx)
@@ -483,7 +571,12 @@ def _blocks(name: str, result: Check, ctx: _Context) -> str | None:
 
 
 def _scrub_all(checks: list[Check], url: str | None, flag: str | None) -> list[Check]:
-    scrub = _scrubber(url, flag)
+    """Every detail and fix without the password of any URL this process was given."""
+    urls = (url, flag, os.environ.get("TUNIX_RT_DATABASE_URL"))
+
+    def scrub(text: str) -> str:
+        return redact(text, *urls)
+
     return [
         Check(c.name, c.status, scrub(c.detail), scrub(c.fix) if c.fix else None) for c in checks
     ]
