@@ -180,6 +180,7 @@ def test_no_file_when_nothing_is_rejected(cli: Cli, tmp_path: Path) -> None:
         ("-", 2, "error: --rejects -: stdout carries the stored ids"),
         ("DIR", 1, "it is a folder"),
         ("MISSING/r.jsonl", 1, "does not exist"),
+        ("MISSING/../r.jsonl", 1, "does not exist"),  # not created next to MISSING either
     ],
 )
 def test_rejects_that_cannot_be(
@@ -192,6 +193,7 @@ def test_rejects_that_cannot_be(
     assert len(result.stderr.splitlines()) == 1
     assert message in result.stderr
     assert _count(cli) == 0
+    assert [p.name for p in tmp_path.iterdir() if "r.jsonl" in p.name] == []
 
 
 def test_force_without_rejects_is_a_usage_error(cli: Cli, tmp_path: Path) -> None:

@@ -284,8 +284,9 @@ def _open_rejects(
             raise refuse("it already exists (add --force-rejects to replace it)")
         perms = stat.S_IMODE(mode)
     else:
-        if not target.parent.is_dir():
-            raise refuse(f"folder {_display(str(target.parent))} does not exist")
+        for folder in (os.path.dirname(spelled) or ".", str(target.parent)):
+            if not os.path.isdir(folder):  # as spelled (`nofolder/../r`), and where it leads
+                raise refuse(f"folder {_display(folder)} does not exist")
         umask = os.umask(0)
         os.umask(umask)
         perms = 0o666 & ~umask
