@@ -285,6 +285,28 @@ def test_upgrade_waits_for_the_migration_lock(fresh_pg_url: str) -> None:
         assert got == (True,)
 
 
+@pytest.mark.postgres
+def test_downgrade_stops_if_the_schema_moved_while_it_waited(fresh_pg_url: str) -> None:
+    """The confirmed downgrade is from the revision the user saw, or nothing happens."""
+    assert invoke(["--db", fresh_pg_url, "db", "upgrade"]).exit_code == 0
+    with psycopg.connect(fresh_pg_url, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
+        proc = _start("--db", fresh_pg_url, "db", "downgrade", "--yes")
+        assert proc.stderr is not None
+        assert proc.stderr.readline().startswith("note: another tunix-rt is migrating")
+        # meanwhile, another process downgrades one step
+        holder.execute("UPDATE alembic_version SET version_num = %s", (SCHEMA_REVISIONS[-2],))
+        holder.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
+        _out, rest = proc.communicate(timeout=120)
+    assert proc.returncode == 1
+    assert rest == (
+        "error: the database schema changed while this command waited: it is now at "
+        f"{SCHEMA_REVISIONS[-2]}, not {HEAD}; nothing changed: run the command again\n"
+    )
+    current = invoke(["--db", fresh_pg_url, "db", "current", "--json"]).json()
+    assert current["revision"] == SCHEMA_REVISIONS[-2]
+
+
 @pytest.mark.slow
 def test_concurrent_first_use_of_a_new_sqlite_file(tmp_path: Path) -> None:
     """Two commands creating the same new SQLite file at once both succeed, migrated once."""

@@ -65,7 +65,7 @@ def downgrade(
             err=True,
         ):
             raise fail("aborted: nothing changed")
-        change = migrations.downgrade(db, revision, on_wait=_waiting)
+        change = migrations.downgrade(db, revision, on_wait=_waiting, expected=current)
     say(f"downgraded {_rev(change.before)} -> {_rev(change.after)}")
 
 
