@@ -344,7 +344,8 @@ def load_settings(database_url: str | None = None) -> Settings:
         field = str(err["loc"][0]) if err["loc"] else "?"
         message = str(err["msg"]).removeprefix("Value error, ")
         if field == "database_url" and database_url is not None:
-            raise SettingsError(f"--db {mask_url(database_url)} is invalid: {message}") from None
+            shown = mask_url(database_url) or "''"
+            raise SettingsError(f"--db {shown} is invalid: {message}") from None
         raise SettingsError(_describe(field, err.get("input"), message)) from None
     except (OSError, UnicodeDecodeError) as exc:  # the .env file: unreadable, not UTF-8
         raise _env_file_error(exc) from None

@@ -196,6 +196,7 @@ MALFORMED = [
     ("sqlite:///\udcff.db", "not valid UTF-8"),
     ("oracle://u:s3cret@h/x", "unsupported scheme 'oracle'"),
     ("u:s3cret@h/x", "not a database URL"),
+    ("", "must not be empty"),
 ]
 
 
@@ -425,14 +426,29 @@ def test_tilde_is_the_same_file_for_every_command(
         (lambda d: d / "file" / "x.db", "{parent} is not a directory"),
         (lambda d: d / ("n" * 300 + ".db"), "File name too long"),
         (lambda d: d / "/".join(["d" * 200] * 25) / "x.db", "File name too long"),
+        (lambda d: d / "fifo", "is not a regular file (a device, pipe or socket)"),
+        (lambda d: d / "dangling", "is a symbolic link to nowhere/x.db, which does not exist"),
+        (lambda d: d / "loop" / "x.db", "Too many levels of symbolic links"),
     ],
-    ids=["directory", "missing-directory", "parent-is-a-file", "long-name", "long-path"],
+    ids=[
+        "directory",
+        "missing-directory",
+        "parent-is-a-file",
+        "long-name",
+        "long-path",
+        "fifo",
+        "dangling-link",
+        "link-loop",
+    ],
 )
 def test_sqlite_path_that_cannot_be_a_file(
     tmp_path: Path, make: object, message: str, isolated_env: Path
 ) -> None:
     """One line for every command, a failed connection check in the doctor."""
     (tmp_path / "file").write_text("x")
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "dangling").symlink_to("nowhere/x.db")
+    (tmp_path / "loop").symlink_to("loop")
     assert callable(make)
     path: Path = make(tmp_path)
     url = f"sqlite:///{path}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -45,10 +47,22 @@ def _prepare_sqlite_file(url: str) -> None:
                 f"{path} is a directory, not a SQLite database file: give a file in it, "
                 f"e.g. {sqlite_url(path / 'traces.db')}"
             )
+        if path.exists() and not path.is_file():
+            raise DatabaseUnavailableError(
+                f"{path} is not a regular file (a device, pipe or socket): give a file path"
+            )
+        if path.is_symlink() and not path.exists():
+            raise DatabaseUnavailableError(
+                f"{path} is a symbolic link to {os.readlink(path)}, which does not exist"
+            )
         parent = path.parent
-        if parent.is_dir():
+        try:  # os.stat, not Path.is_dir: a symlink loop must not read as "missing"
+            is_dir: bool | None = stat.S_ISDIR(os.stat(parent).st_mode)
+        except FileNotFoundError:
+            is_dir = None
+        if is_dir:
             return
-        if parent.exists():
+        if is_dir is not None:
             raise DatabaseUnavailableError(
                 f"cannot create SQLite database {path}: {parent} is not a directory"
             )

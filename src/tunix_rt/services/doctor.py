@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+import stat
 import statistics
 import time
 import uuid
@@ -236,8 +237,24 @@ def _check_sqlite_path(path: Path) -> None:
                 f"{path} is a directory, not a SQLite database file",
                 f"point TUNIX_RT_DATABASE_URL at a file, e.g. {sqlite_url(path / 'traces.db')}",
             )
-        if not path.parent.is_dir() and path != default_database_path():
-            what = "is not a directory" if path.parent.exists() else "does not exist"
+        if path.exists() and not path.is_file():
+            raise _Failed(
+                "fail",
+                f"{path} is not a regular file (a device, pipe or socket)",
+                "point TUNIX_RT_DATABASE_URL at a file",
+            )
+        if path.is_symlink() and not path.exists():
+            raise _Failed(
+                "fail",
+                f"{path} is a symbolic link to {os.readlink(path)}, which does not exist",
+                f"create what it points to, or remove the link (`rm {path}`)",
+            )
+        try:  # os.stat, not Path.is_dir: a symlink loop must not read as "missing"
+            parent_is_dir: bool | None = stat.S_ISDIR(os.stat(path.parent).st_mode)
+        except FileNotFoundError:
+            parent_is_dir = None
+        if not parent_is_dir and path != default_database_path():
+            what = "does not exist" if parent_is_dir is None else "is not a directory"
             raise _Failed(
                 "fail",
                 f"directory {path.parent} {what}",
