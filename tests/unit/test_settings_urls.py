@@ -6,8 +6,10 @@ cases pin down that they all see the same database (`~` expanded, `%` kept liter
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -120,3 +122,25 @@ def test_tilde_is_the_home_directory(monkeypatch: pytest.MonkeyPatch, tmp_path: 
 def test_refused(url: str, message: str) -> None:
     with pytest.raises(ValueError, match=re.escape(message)):
         normalise_database_url(url)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://u:" + "@" * 100_000 + "x@h",
+        "postgresql://u:" + "a@" * 100_000 + "h",
+        "postgresql://u:p@h/d?" + "&password=" * 50_000,
+        "postgresql://" + "?" * 100_000 + "=@h",
+    ],
+    ids=["ats", "a-ats", "options", "questions"],
+)
+def test_huge_hostile_urls_take_linear_time(url: str) -> None:
+    """No regular expression backtracks quadratically (100,000 `@` took minutes once)."""
+    from tunix_rt.settings import mask_url, redact
+
+    start = time.monotonic()
+    with contextlib.suppress(ValueError):
+        normalise_database_url(url)
+    mask_url(url)
+    redact("message " * 100, url)
+    assert time.monotonic() - start < 3
