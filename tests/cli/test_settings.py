@@ -196,6 +196,7 @@ MALFORMED = [
     ("sqlite:///\udcff.db", "not valid UTF-8"),
     ("oracle://u:s3cret@h/x", "unsupported scheme 'oracle'"),
     ("u:s3cret@h/x", "not a database URL"),
+    ("postgresql://u:s3cret@h/x?port=abc", "has invalid options"),
     ("", "must not be empty"),
 ]
 

@@ -101,6 +101,10 @@ def test_tilde_is_the_home_directory(monkeypatch: pytest.MonkeyPatch, tmp_path: 
         ("postgresql://u@[]:5432/d", "host is not valid"),
         ("postgresql://u@::1/d", "IPv6 host goes in brackets"),
         ("postgresql://u@h]x/d", "host is not valid"),
+        # options SQLAlchemy checks when it builds the engine
+        ("postgresql://u@h/d?port=abc", "has invalid options: Received non-integer port"),
+        ("postgresql://u@h/d?host=a:1&host=b:x", "has invalid options"),
+        ("postgresql://u@h/d?host=a&port=1&port=2", "number of hosts and ports don't match"),
         # an @ after the host
         ("postgresql://h/d?application_name=a@b", "must be written %40"),
         ("postgresql://u:pw@h/d?application_name=a@b", "must be written %40"),
