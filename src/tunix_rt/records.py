@@ -65,9 +65,13 @@ class TraceRow:
 
 @dataclass(frozen=True, slots=True)
 class NewRow:
-    """A validated trace ready for the bulk path; `payload` is its canonical JSON."""
+    """A validated trace ready for the bulk path.
 
-    id: uuid.UUID
+    `id` is the UUID as text (36 characters, lower case: what every output prints, cheaper to
+    make and write than a `uuid.UUID`), `created_at` is in UTC, `payload` is the canonical JSON.
+    """
+
+    id: str
     created_at: datetime
     trace_version: str
     content_hash: str

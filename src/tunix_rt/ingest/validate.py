@@ -10,6 +10,7 @@ Pure code: no database, no terminal.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import uuid
 from collections.abc import Iterable
@@ -214,6 +215,30 @@ def check(raw: RawRecord, max_bytes: int) -> Checked | list[RecordError]:
     return trace_id, created_at, canonical["trace_version"], digest, encoded
 
 
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
+_spare_ids: list[str] = []
+
+
+def _random_ids(count: int) -> list[str]:
+    """`count` random (version 4) UUIDs as text, from one read of the OS's random source.
+
+    About 1 us each against 3.8 us for `str(uuid.uuid4())`, which reads the random source
+    once per id; the main process of a big upload makes one per trace.
+    """
+    digits = os.urandom(16 * count).hex()
+    return [
+        f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
+        for h in (digits[i : i + 32] for i in range(0, 32 * count, 32))
+    ]
+
+
+def random_id() -> str:
+    """A new random (version 4) UUID as text."""
+    if not _spare_ids:
+        _spare_ids.extend(_random_ids(1024))
+    return _spare_ids.pop()
+
+
 def new_row(
     trace_id: uuid.UUID | None,
     created_at: datetime | None,
@@ -222,7 +247,7 @@ def new_row(
     encoded: bytes,
 ) -> NewRow:
     return NewRow(
-        trace_id or uuid.uuid4(),
+        random_id() if trace_id is None else str(trace_id),
         # The moment each trace was accepted: a file's order survives as time order.
         created_at or datetime.now(UTC),
         version,

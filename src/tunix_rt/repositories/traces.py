@@ -34,7 +34,7 @@ def _row(row: Any) -> TraceRow:
 
 def bulk_insert(
     *, conn: Connection, rows: Sequence[NewRow]
-) -> tuple[dict[str, uuid.UUID], dict[str, uuid.UUID]]:
+) -> tuple[dict[str, str], dict[str, str]]:
     """Insert rows whose content_hash is new; return (inserted, already stored) hash -> id.
 
     `rows` must have distinct hashes. Under the ORM, straight to the driver: SQLite gets one
@@ -56,20 +56,29 @@ _SQLITE_INSERT = (
 )
 
 
-def _sqlite_existing(cur: Any, hashes: Sequence[str]) -> dict[str, uuid.UUID]:
-    found: dict[str, uuid.UUID] = {}
+def _text_id(hex32: str) -> str:
+    return f"{hex32[:8]}-{hex32[8:12]}-{hex32[12:16]}-{hex32[16:20]}-{hex32[20:]}"
+
+
+def _sqlite_existing(cur: Any, hashes: Sequence[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
     for start in range(0, len(hashes), _SQLITE_VARS):
         chunk = hashes[start : start + _SQLITE_VARS]
         marks = ",".join("?" * len(chunk))
         query = f"SELECT content_hash, id FROM traces WHERE content_hash IN ({marks})"
         for digest, ident in cur.execute(query, chunk):
-            found[digest] = uuid.UUID(hex=ident)
+            found[digest] = _text_id(ident)
     return found
 
 
-def _bulk_sqlite(
-    conn: Connection, rows: Sequence[NewRow]
-) -> tuple[dict[str, uuid.UUID], dict[str, uuid.UUID]]:
+def _sqlite_stamp(moment: datetime) -> str:
+    """SQLAlchemy's SQLite DATETIME text of a UTC moment: `YYYY-MM-DD HH:MM:SS.ffffff`."""
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    return moment.isoformat(" ", "microseconds")[:26]
+
+
+def _bulk_sqlite(conn: Connection, rows: Sequence[NewRow]) -> tuple[dict[str, str], dict[str, str]]:
     # The caller holds SQLite's write lock (BEGIN IMMEDIATE) for the whole upload, so no
     # other writer can slip in between this lookup and the insert.
     cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
@@ -80,10 +89,8 @@ def _bulk_sqlite(
             _SQLITE_INSERT,
             [
                 (
-                    r.id.hex,
-                    r.created_at.astimezone(UTC)
-                    .replace(tzinfo=None)
-                    .isoformat(" ", "microseconds"),
+                    r.id.replace("-", ""),
+                    _sqlite_stamp(r.created_at),
                     r.trace_version,
                     r.content_hash,
                     r.payload.decode("utf-8"),
@@ -109,7 +116,7 @@ _PG_STAGING = (
 _PG_MOVE = (
     "INSERT INTO traces (id, created_at, trace_version, content_hash, payload) "
     "SELECT id, created_at, trace_version, content_hash, payload FROM tunix_rt_staging "
-    "ON CONFLICT DO NOTHING RETURNING content_hash, id"
+    "ON CONFLICT DO NOTHING RETURNING content_hash, id::text"
 )
 
 
@@ -119,7 +126,7 @@ def _copy_escape(text: str) -> str:
 
 def _bulk_postgres(
     conn: Connection, rows: Sequence[NewRow]
-) -> tuple[dict[str, uuid.UUID], dict[str, uuid.UUID]]:
+) -> tuple[dict[str, str], dict[str, str]]:
     raw = conn.connection.dbapi_connection
     with raw.cursor() as cur:  # type: ignore[union-attr]
         cur.execute(_PG_STAGING)
@@ -142,10 +149,10 @@ def _bulk_postgres(
         cur.execute(_PG_MOVE)
         inserted = dict(cur.fetchall())
         missing = [r.content_hash for r in rows if r.content_hash not in inserted]
-        existing: dict[str, uuid.UUID] = {}
+        existing: dict[str, str] = {}
         if missing:
             cur.execute(
-                "SELECT content_hash, id FROM traces WHERE content_hash = ANY(%s)", (missing,)
+                "SELECT content_hash, id::text FROM traces WHERE content_hash = ANY(%s)", (missing,)
             )
             existing = dict(cur.fetchall())
     return inserted, existing
@@ -178,17 +185,21 @@ def page(
     where: Sequence[sa.ColumnElement[bool]] = (),
 ) -> Iterator[TraceRow]:
     """Newest first, ties broken by id (descending); `after` is the last row already seen;
-    `where` the conditions of a filter (`repositories.where`)."""
-    for row in conn.execution_options(yield_per=1000).execute(
-        _newest_first(_COLUMNS, limit, after, where)
-    ):
+    `where` the conditions of a filter (`repositories.where`).
+
+    Streamed (yield_per) by an option on the statement: `Connection.execution_options`
+    would change the caller's connection, and every later statement on it (a DELETE
+    included) would then run as a server-side cursor on PostgreSQL."""
+    stmt = _newest_first(_COLUMNS, limit, after, where).execution_options(yield_per=1000)
+    for row in conn.execute(stmt):
         yield _row(row)
 
 
 def stored_payloads(*, conn: Connection, limit: int | None) -> Iterator[tuple[uuid.UUID, str, str]]:
     """(id, content_hash, payload text exactly as stored), newest first: for checking data."""
     columns = (traces.c.id, traces.c.content_hash, traces.c.payload)
-    for row in conn.execution_options(yield_per=1000).execute(_newest_first(columns, limit, None)):
+    stmt = _newest_first(columns, limit, None).execution_options(yield_per=1000)
+    for row in conn.execute(stmt):
         yield row[0], row[1], row[2]
 
 

@@ -68,9 +68,11 @@ class _Spool:
     # first at a fixed width, so printing the ids is a slice per line.
 
     def add(self, outcome: Outcome) -> None:
-        loc = outcome.location
+        self.put(outcome.location, str(outcome.id), outcome.content_hash)
+
+    def put(self, loc: Location, ident: str, digest: str) -> None:
         index = -1 if loc.index is None else loc.index
-        head = f"{outcome.id}\t{outcome.content_hash}\t{loc.line}\t{index}\t".encode()
+        head = f"{ident}\t{digest}\t{loc.line}\t{index}\t".encode()
         self._file.write(head + orjson.dumps(loc.source) + b"\n")
         self.count += 1
 
@@ -142,8 +144,8 @@ def _store(
 
 def _record_outcomes(
     batch: list[Prepared],
-    inserted: dict[str, uuid.UUID],
-    existing: dict[str, uuid.UUID],
+    inserted: dict[str, str],
+    existing: dict[str, str],
     result: UploadResult,
 ) -> None:
     reported: set[str] = set()
@@ -151,10 +153,10 @@ def _record_outcomes(
         digest = item.row.content_hash
         if digest in inserted and digest not in reported:
             reported.add(digest)
-            result.created.add(Outcome(item.location, inserted[digest], digest))
+            result.created.put(item.location, inserted[digest], digest)
         elif digest in inserted or digest in existing:
             stored = inserted.get(digest) or existing[digest]
-            result.duplicates.add(Outcome(item.location, stored, digest))
+            result.duplicates.put(item.location, stored, digest)
         else:
             message = f"{item.row.id} is already stored with other content"
             result.add_invalid([RecordError(item.location, "id", message)])
