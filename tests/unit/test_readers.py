@@ -197,3 +197,16 @@ def test_name_too_long_is_shortened(tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError, match="file name too long") as info:
         expand_inputs([name])
     assert len(str(info.value)) < 300
+
+
+def test_gzip_names_in_any_case_and_gzip_without_its_name(tmp_path: Path) -> None:
+    """`X.JSONL.GZ` is decompressed; gzip data named `.jsonl` is one error, not garbage lines."""
+    upper = tmp_path / "X.JSONL.GZ"
+    upper.write_bytes(gzip.compress(_line(1) + _line(2)))
+    assert [r.error for r in read_records(str(upper))] == [None, None]
+    assert expand_inputs([str(tmp_path)]) == [str(upper)]
+    assert input_size([str(upper)]) is None
+    hidden = tmp_path / "y.jsonl"
+    hidden.write_bytes(gzip.compress(_line(1)))
+    with pytest.raises(InvalidInputError, match=rf"^{hidden}: is gzip-compressed"):
+        list(read_records(str(hidden)))

@@ -444,6 +444,10 @@ def _read_stream(
         if not lines:
             yield from _read_document_stream(stream, first, line_no, name, max_bytes)
             return
+    else:
+        first = readline(line_limit(max_bytes) + 1)
+        if first.startswith(GZIP_MAGIC):  # x.jsonl that is really x.jsonl.gz
+            raise _not_json(name, 1, first)
     yield from _read_lines(
         _lines(readline, name, max_bytes, line_no, first), name, max_bytes, parse=parse
     )
@@ -468,8 +472,12 @@ def _read_document_stream(
     yield from _read_document(data, name, line_no)
 
 
+def _is_gz(path: str | Path) -> bool:
+    return str(path).lower().endswith(".gz")
+
+
 def _open(path: Path) -> IO[bytes]:
-    if path.suffix == ".gz":
+    if _is_gz(path):
         return cast(IO[bytes], gzip.open(path, "rb"))
     return path.open("rb", buffering=1 << 20)
 
@@ -570,7 +578,7 @@ def input_size(sources: list[str]) -> int | None:
     """Total bytes to read, when known (not for stdin, pipes, devices or compressed files)."""
     total = 0
     for source in sources:
-        if source == STDIN or source.endswith(".gz"):
+        if source == STDIN or _is_gz(source):
             return None
         try:
             info = os.stat(source)
@@ -584,7 +592,7 @@ def input_size(sources: list[str]) -> int | None:
 
 def _read_error(source: str, exc: BaseException) -> InvalidInputError:
     name = shown_name(source)
-    if source.endswith(".gz"):
+    if _is_gz(source):
         if isinstance(exc, EOFError):
             return InvalidInputError(f"{name}: truncated gzip file (it ends mid-stream)")
         if isinstance(exc, gzip.BadGzipFile) and str(exc).startswith("Not a gzipped file"):
