@@ -229,8 +229,18 @@ def with_filter(fn: Callable[..., R]) -> Callable[..., R]:
     import functools
     import inspect
 
-    sig = inspect.signature(fn, eval_str=True)
-    own = [p for p in sig.parameters.values() if p.name != "selection"]
+    # Evaluate the command's own annotations only: `selection: TraceFilter` may be imported
+    # under TYPE_CHECKING (so `--help` does not pay for importing the filter module).
+    raw = inspect.signature(fn)
+    names = inspect.unwrap(fn).__globals__  # the command module's names, not a decorator's
+    own = [
+        p.replace(annotation=eval(p.annotation, names))
+        if isinstance(p.annotation, str)
+        else p
+        for p in raw.parameters.values()
+        if p.name != "selection"
+    ]
+    sig = raw.replace(return_annotation=None)
     extra = [
         inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=ann, default=default)
         for name, (ann, default) in _FILTER_OPTIONS.items()

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from tunix_rt.cli._options import Cursor, JsonFlag, JsonlFlag, Limit, with_filter
 from tunix_rt.cli._output import emit_rows, handle_errors, output_format, say
 from tunix_rt.cli._state import state
-from tunix_rt.filters import TraceFilter
+
+if TYPE_CHECKING:
+    from tunix_rt.filters import TraceFilter
 
 
 @with_filter

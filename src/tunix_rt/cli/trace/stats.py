@@ -9,9 +9,9 @@ import typer
 from tunix_rt.cli._options import JsonFlag, with_filter
 from tunix_rt.cli._output import handle_errors, say, stdout, write_json
 from tunix_rt.cli._state import state
-from tunix_rt.filters import TraceFilter
 
 if TYPE_CHECKING:
+    from tunix_rt.filters import TraceFilter
     from tunix_rt.services.stats import GroupBy, StatsResult
     from tunix_rt.stats import Lengths, Summary
 
