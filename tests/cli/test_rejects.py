@@ -303,3 +303,15 @@ def test_ctrl_c_leaves_no_rejects_file(db_url: str, tmp_path: Path) -> None:
     assert b"Traceback" not in err
     assert list(out.iterdir()) == []
     assert invoke(["--db", db_url, "trace", "list", "--all", "--jsonl"]).stdout == ""
+
+
+def test_rejects_named_gz_are_gzip(cli: Cli, tmp_path: Path) -> None:
+    """`--rejects r.jsonl.gz` is written gzip-compressed: it reads back as its name says."""
+    import gzip
+
+    path = str(_mixed(tmp_path / "a.jsonl"))
+    rejects = tmp_path / "r.jsonl.gz"
+    result = cli("trace", "upload", path, "--skip-invalid", "--rejects", str(rejects))
+    assert result.exit_code == 0, result.stderr
+    with gzip.open(rejects, "rt") as fh:
+        assert [json.loads(line)["line"] for line in fh] == [5]

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Annotated, Any, TextIO
+from typing import IO, TYPE_CHECKING, Annotated, Any, TextIO, cast
 
 import typer
 
@@ -66,6 +66,7 @@ class _Rejects:
     transaction ends (a full disk stops the upload: nothing stored), and renamed into place
     at the end, only when something was rejected; a failed or interrupted upload leaves no
     file. A pipe or character device (`>(gzip > r.gz)`, `/dev/stderr`) is written directly.
+    A file named `*.gz` is written gzip-compressed (so it reads back as what its name says).
     """
 
     def __init__(
@@ -79,6 +80,11 @@ class _Rejects:
     ) -> None:
         self.shown, self.handle = shown, handle
         self.final, self.temp, self.replaces = final, temp, replaces
+        self.out: IO[bytes] = handle
+        if final is not None and final.name.lower().endswith(".gz"):
+            import gzip
+
+            self.out = cast(IO[bytes], gzip.GzipFile(fileobj=handle, mode="wb"))
         self.count = 0
         self.error: str | None = None  # set when the finished file could not be put in place
 
@@ -94,7 +100,7 @@ class _Rejects:
             "raw": raw.raw.decode("utf-8", "replace"),
         }
         try:
-            self.handle.write(orjson.dumps(record) + b"\n")
+            self.out.write(orjson.dumps(record) + b"\n")
         except OSError as exc:
             raise self._failed(exc) from None
         self.count += 1
@@ -102,6 +108,8 @@ class _Rejects:
     def flush(self) -> None:
         """Before the transaction ends: every rejected record is on disk, or nothing is stored."""
         try:
+            if self.out is not self.handle:
+                self.out.close()  # the gzip trailer (the file itself stays open)
             self.handle.flush()
             if self.temp is not None and self.count:
                 os.fsync(self.handle.fileno())
@@ -282,7 +290,7 @@ def _open_rejects(
             raise refuse("it is not a regular file, pipe or character device")
         if not force:
             raise refuse("it already exists (add --force-rejects to replace it)")
-        perms = stat.S_IMODE(mode)
+        perms = stat.S_IMODE(mode) & 0o777
     else:
         for folder in (os.path.dirname(spelled) or ".", str(target.parent)):
             if not os.path.isdir(folder):  # as spelled (`nofolder/../r`), and where it leads
