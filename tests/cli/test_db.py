@@ -89,6 +89,20 @@ def test_upgrade_to_unknown_revision_is_one_line(tmp_path: Path) -> None:
     assert "cannot upgrade to nope" in result.stderr
 
 
+@pytest.mark.parametrize("revision", ["", "head+1", "heads+1", "@", "head@", "nope", " "])
+@pytest.mark.parametrize("action", ["upgrade", "downgrade"])
+def test_malformed_target_revision_is_one_line(db_url: str, action: str, revision: str) -> None:
+    """Targets Alembic cannot resolve (some it answers with a bare assertion) are one line."""
+    assert invoke(["--db", db_url, "db", "upgrade"]).exit_code == 0
+    args = ["--db", db_url, "db", action, revision] + (["--yes"] if action == "downgrade" else [])
+    result = invoke(args)
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"error: cannot {action} to ")
+    assert result.stderr.endswith("(see `tunix-rt db history`)\n")
+    assert result.stderr.count("\n") == 1
+    assert invoke(["--db", db_url, "db", "current", "--json"]).json()["at_head"]
+
+
 def test_sqlite_behind_is_migrated_with_a_note(tmp_path: Path) -> None:
     """An existing SQLite file behind head is upgraded on use, with a note on stderr."""
     url = f"sqlite:///{tmp_path / 'old.db'}"

@@ -444,3 +444,16 @@ def test_read_only_sqlite_file(healthy_sqlite: str) -> None:
     checks = {c["name"]: c for c in json.loads(proc.stdout)["checks"]}
     assert checks["connection"]["detail"] == f"{path} or its directory is not writable by this user"
     assert f"chmod u+w {path}" in checks["connection"]["fix"]
+
+
+def test_output_to_a_full_disk_is_one_line(healthy_sqlite: str) -> None:
+    """The report cannot be written (stdout is /dev/full): one line on stderr, exit 1."""
+    if not os.path.exists("/dev/full"):  # pragma: no cover - Linux has /dev/full
+        pytest.skip("no /dev/full here")
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run(
+            [sys.executable, "-m", "tunix_rt", "--db", healthy_sqlite, "db", "doctor"],
+            stdout=full, stderr=subprocess.PIPE, text=True, check=False, timeout=60,
+        )  # fmt: skip
+    assert proc.returncode == 1
+    assert proc.stderr == "error: No space left on device\n"

@@ -127,6 +127,7 @@ _STYLES = {"ok": "green", "warn": "yellow", "fail": "bold red", "skipped": "dim"
 
 
 @app.command()
+@handle_errors
 def doctor(
     ctx: typer.Context,
     deep: Annotated[

@@ -59,8 +59,13 @@ def _change(
     try:
         with translate_errors(db.url):
             before, after = migrate.run(db.engine, action, revision, check=check, on_wait=on_wait)
-    except CommandError as exc:
-        raise TunixRtError(f"cannot {action} to {revision}: {exc}") from None
+    except (CommandError, AssertionError, KeyError, ValueError) as exc:
+        # Alembic answers some malformed targets ('', 'head+1', '@') with a bare assertion
+        reason = str(exc) or "Alembic cannot resolve this revision"
+        shown = revision if revision.strip() else repr(revision)
+        raise TunixRtError(
+            f"cannot {action} to {shown}: {reason} (see `tunix-rt db history`)"
+        ) from None
     return Change(before.revision, after.revision)
 
 
