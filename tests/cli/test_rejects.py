@@ -181,6 +181,8 @@ def test_no_file_when_nothing_is_rejected(cli: Cli, tmp_path: Path) -> None:
         ("DIR", 1, "it is a folder"),
         ("MISSING/r.jsonl", 1, "does not exist"),
         ("MISSING/../r.jsonl", 1, "does not exist"),  # not created next to MISSING either
+        ("", 1, "a file name is needed, not a folder"),
+        ("DIR/new/", 1, "a file name is needed, not a folder"),
     ],
 )
 def test_rejects_that_cannot_be(

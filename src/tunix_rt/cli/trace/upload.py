@@ -256,6 +256,8 @@ def _open_rejects(
     def refuse(why: str) -> OutputError:
         return OutputError(f"cannot write --rejects {shown}: {why}")
 
+    if not spelled or spelled.endswith(os.sep):
+        raise refuse("a file name is needed, not a folder")
     target = _resolved(spelled)
     try:
         info: os.stat_result | None = os.stat(spelled)
