@@ -210,3 +210,8 @@ def test_gzip_names_in_any_case_and_gzip_without_its_name(tmp_path: Path) -> Non
     hidden.write_bytes(gzip.compress(_line(1)))
     with pytest.raises(InvalidInputError, match=rf"^{hidden}: is gzip-compressed"):
         list(read_records(str(hidden)))
+
+
+def test_empty_argument_is_named() -> None:
+    with pytest.raises(InvalidInputError, match=r"^'' \(an empty argument\) is not a file name$"):
+        expand_inputs(["-", ""])

@@ -559,6 +559,8 @@ def expand_inputs(inputs: list[str]) -> list[str]:
         if item == STDIN:
             out.append(item)
             continue
+        if not item:
+            raise InvalidInputError("'' (an empty argument) is not a file name")
         mode = _stat(item).st_mode
         if stat.S_ISDIR(mode):
             root = str(Path(item))
