@@ -322,10 +322,14 @@ def _sqlite_file(rest: str) -> str:
 def _describe(field: str, value: Any, message: str) -> str:
     var = ENV_PREFIX + field.upper()
     shown = mask_url(str(value)) if field == "database_url" else printable(str(value))
+    try:  # say where the bad value is: the environment or the .env file
+        where = " (from .env)" if setting_sources(None).get(field) == ".env" else ""
+    except SettingsError:  # pragma: no cover - the .env file was just read
+        where = ""
     if field in LIMITS:
         low, high = LIMITS[field]
-        return f"{var}={shown} is invalid: must be an integer from {low} to {high}"
-    return f"{var}={shown} is invalid: {message}"
+        return f"{var}={shown}{where} is invalid: must be an integer from {low} to {high}"
+    return f"{var}={shown}{where} is invalid: {message}"
 
 
 def _env_file_error(exc: Exception) -> SettingsError:

@@ -457,3 +457,11 @@ def test_output_to_a_full_disk_is_one_line(healthy_sqlite: str) -> None:
         )  # fmt: skip
     assert proc.returncode == 1
     assert proc.stderr == "error: No space left on device\n"
+
+
+def test_no_server_on_the_local_socket(tmp_path: Path) -> None:
+    """A URL without a host means the Unix socket; nothing listening there is named as such."""
+    result, checks = doctor(f"postgresql://u:{SECRET}@/x?host={tmp_path}")
+    assert result.exit_code == 1
+    assert checks["connection"]["detail"].startswith("no PostgreSQL server on the local socket")
+    assert "put the server's host in the URL" in checks["connection"]["fix"]

@@ -53,6 +53,16 @@ def test_invalid_setting_is_one_line_error(
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+def test_invalid_value_in_env_file_says_so(isolated_env: Path) -> None:
+    """A bad value from .env is named as coming from there (the environment would hide it)."""
+    (isolated_env / ".env").write_text("TUNIX_RT_DB_POOL_SIZE=0\n")
+    result = invoke(["trace", "list"])
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "error: TUNIX_RT_DB_POOL_SIZE=0 (from .env) is invalid: must be an integer from 1 to 50\n"
+    )
+
+
 def test_default_database_is_in_user_data_dir(isolated_env: Path) -> None:
     """With no settings, traces go to a SQLite file under XDG_DATA_HOME, created on first use."""
     result = invoke(["trace", "upload", str(write_jsonl(isolated_env / "t.jsonl", [make_trace()]))])
@@ -217,7 +227,7 @@ def test_malformed_url_is_one_line_in_every_command(
         if "\udcff" in url:
             pytest.skip("a .env file is read as UTF-8: see test_env_file_that_is_not_utf8")
         (isolated_env / ".env").write_text(f"TUNIX_RT_DATABASE_URL='{url}'\n")
-        name = "TUNIX_RT_DATABASE_URL="
+        name = " (from .env) is invalid: "
     before = sorted(isolated_env.iterdir())
     for args in commands(isolated_env.parent):
         result = invoke([*prefix, *args])
