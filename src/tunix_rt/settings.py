@@ -299,6 +299,8 @@ def _at_before_path(userinfo: str) -> bool:
 
 def _sqlite_file(rest: str) -> str:
     """The file of a SQLite URL (the part after `sqlite://`), `~` expanded."""
+    if not rest.startswith("/") and "@" in rest.partition("/")[0]:
+        raise ValueError("a SQLite URL takes no user, password or host: write sqlite:///PATH")
     written = rest[1:] if rest.startswith("/") else rest  # sqlite:///rel, sqlite:////abs
     written, question, options = written.partition("?")
     path = unquote(written)  # what SQLAlchemy hands to sqlite3

@@ -203,6 +203,7 @@ MALFORMED = [
     ("sqlite:///file::memory:", "in-memory SQLite database"),
     ("sqlite:///file:x?mode=memory", "in-memory SQLite database"),
     ("sqlite:///x.db?timeout=1", "options (?...) are not supported"),
+    ("sqlite://me:s3cret@localhost/x.db", "takes no user, password or host"),
     ("sqlite:///\udcff.db", "not valid UTF-8"),
     ("oracle://u:s3cret@h/x", "unsupported scheme 'oracle'"),
     ("u:s3cret@h/x", "not a database URL"),

@@ -120,6 +120,7 @@ def test_tilde_is_the_home_directory(monkeypatch: pytest.MonkeyPatch, tmp_path: 
         ("sqlite:///x.db?MODE=Memory", "in-memory"),
         ("sqlite:///x.db?timeout=5", "options (?...) are not supported"),
         ("sqlite:////tmp/dir/", "ends with '/'"),
+        ("sqlite://user:s3cret@/x.db", "takes no user, password or host"),
         ("sqlite:///~no_such_user_for_tunix_rt/x.db", "is not a known home directory"),
     ],
 )
