@@ -149,3 +149,13 @@ def test_huge_hostile_urls_take_linear_time(url: str) -> None:
     mask_url(url)
     redact("message " * 100, url)
     assert time.monotonic() - start < 3
+
+
+def test_sqlite_path_only_for_sqlite(tmp_path: Path) -> None:
+    """The database name of a PostgreSQL URL is not a file (commands compare paths with it)."""
+    from tunix_rt.db.engine import sqlite_path
+
+    assert sqlite_path(normalise_database_url("postgresql://u@h/traces")) is None
+    assert sqlite_path(normalise_database_url(f"sqlite:///{tmp_path}/a%25b.db")) == Path(
+        f"{tmp_path}/a%b.db"
+    )
