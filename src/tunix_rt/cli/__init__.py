@@ -13,7 +13,7 @@ import sys
 # first time a model class is built (~10 ms per command). tunix-rt uses none; a user who
 # wants one can still set PYDANTIC_DISABLE_PLUGINS explicitly.
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -24,12 +24,44 @@ from tunix_rt.cli._state import CliState
 from tunix_rt.cli.completion import COMPLETE_VAR, completion
 from tunix_rt.cli.config import config as config_command
 
+# `-h` and `--help` on every command and group (sub-commands inherit the root's setting).
+HELP_OPTION_NAMES = ["-h", "--help"]
+
+
+def _readable_help_types() -> None:
+    """No value placeholder after a flag in `--help` (`--json`, not `--json <bool>`).
+
+    Typer 0.29's Rich help formatter (`rich_utils._print_options_panel`) prints
+    `display_type_rich()` for every option, and `TyperOption.display_type_rich` returns the
+    type label (`<bool>`) for flags too; only the plain formatter (`get_help_record`) leaves
+    flags and counters out. Overriding the method makes every command's Rich help agree with
+    it. Likewise an argument with its own metavar (`ID`) is not followed by the Python type
+    (`<list[str]>`); one without keeps Typer's label (`<bash|zsh|fish>`).
+    """
+    from typer.core import TyperArgument, TyperOption
+
+    option_type = TyperOption.display_type_rich
+    argument_type = TyperArgument.display_type_rich
+
+    def option_display(self: TyperOption, ctx: Any) -> str | None:
+        return None if self.is_flag or self.count else option_type(self, ctx)
+
+    def argument_display(self: TyperArgument, ctx: Any) -> str | None:
+        return None if self.metavar is not None else argument_type(self, ctx)
+
+    TyperOption.display_type_rich = option_display  # type: ignore[method-assign]
+    TyperArgument.display_type_rich = argument_display  # type: ignore[method-assign,assignment]
+
+
+_readable_help_types()
+
 app = typer.Typer(
     name="tunix-rt",
     help="Collect, validate and curate LLM reasoning traces for Tunix fine-tuning.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": HELP_OPTION_NAMES},
 )
 app.add_typer(trace_cli.app, name="trace")
 app.add_typer(db_cli.app, name="db")

@@ -15,7 +15,7 @@ from tunix_rt.cli._state import state
 def show(
     ctx: typer.Context,
     trace_id: Annotated[
-        str, typer.Argument(metavar="ID", help="A trace id or a unique prefix of one.")
+        str, typer.Argument(metavar="ID", help="A trace id or a unique prefix of one, e.g. 9a41.")
     ],
     as_json: JsonFlag = False,
 ) -> None:
