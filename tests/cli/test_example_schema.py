@@ -198,6 +198,12 @@ def test_the_whole_range_is_distinct() -> None:
     assert validate_trace(last) == last
 
 
+@pytest.mark.parametrize("n", [0, -1, examples.MAX_EXAMPLES + 1])
+def test_generator_refuses_a_count_out_of_range(n: int) -> None:
+    with pytest.raises(ValueError, match=r"1\.\.1,000,000"):
+        examples.example_traces(n)
+
+
 @pytest.mark.parametrize("value", ["0", "-1", "1000001", "ten", "1.5", ""])
 def test_jsonl_count_out_of_range_is_a_usage_error(value: str) -> None:
     result = invoke(["trace", "example", "--jsonl", value])
