@@ -236,3 +236,10 @@ def test_same_selection_on_both_databases(tmp_path: Path, pg_session_db: str) ->
         b = invoke(["--db", pg_session_db, "trace", "list", "--all", "--jsonl", *args]).lines()
         assert [json.loads(x)["id"] for x in a] == [json.loads(x)["id"] for x in b], args
         assert a, args
+
+
+def test_ids_from_without_newlines_is_refused_in_bounded_memory(cli: Cli) -> None:
+    """`--ids-from /dev/zero` stops at the first over-long line instead of eating memory."""
+    result = cli("trace", "list", "--ids-from", "/dev/zero")
+    assert result.exit_code == 2
+    assert "/dev/zero:1: line longer than" in result.stderr

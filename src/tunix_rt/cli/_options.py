@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
@@ -162,6 +162,28 @@ def _bad(option: str, exc: Exception) -> typer.BadParameter:
     return typer.BadParameter(str(exc), param_hint=f"'{option}'")
 
 
+MAX_ID_LINE = 1 << 20  # a `trace list --jsonl` record fits; /dev/zero does not
+
+
+def _bounded_lines(handle: Any, source: str) -> Iterator[str]:
+    """Lines of at most MAX_ID_LINE characters (a file with no newline cannot eat memory)."""
+    from tunix_rt.cli._output import literal
+
+    number = 0
+    while True:
+        line = handle.readline(MAX_ID_LINE + 1)
+        if not line:
+            return
+        number += 1
+        if len(line) > MAX_ID_LINE:
+            raise typer.BadParameter(
+                f"{literal(source)}:{number}: line longer than {MAX_ID_LINE} characters: "
+                "expected one id per line",
+                param_hint="'--ids-from'",
+            )
+        yield line
+
+
 def _read_id_lines(source: str) -> list[str]:
     import sys
 
@@ -171,10 +193,10 @@ def _read_id_lines(source: str) -> list[str]:
     if source == "-":
         if sys.stdin is None:
             raise typer.BadParameter("stdin is closed", param_hint="'--ids-from'")
-        return parse_id_lines(sys.stdin, "<stdin>")
+        return parse_id_lines(_bounded_lines(sys.stdin, "<stdin>"), "<stdin>")
     try:
         with open(source, encoding="utf-8", errors="strict") as handle:
-            return parse_id_lines(handle, source)
+            return parse_id_lines(_bounded_lines(handle, source), source)
     except UnicodeDecodeError:
         raise typer.BadParameter(
             f"{literal(source)} is not UTF-8 text", param_hint="'--ids-from'"
