@@ -183,6 +183,7 @@ def test_no_file_when_nothing_is_rejected(cli: Cli, tmp_path: Path) -> None:
         ("MISSING/../r.jsonl", 1, "does not exist"),  # not created next to MISSING either
         ("", 1, "a file name is needed, not a folder"),
         ("DIR/new/", 1, "a file name is needed, not a folder"),
+        ("DIR/a.jsonl/r.jsonl", 1, "not a directory"),
     ],
 )
 def test_rejects_that_cannot_be(
@@ -317,3 +318,82 @@ def test_rejects_named_gz_are_gzip(cli: Cli, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.stderr
     with gzip.open(rejects, "rt") as fh:
         assert [json.loads(line)["line"] for line in fh] == [5]
+
+
+def test_pipe_nobody_reads_is_refused_not_waited_on(cli: Cli, tmp_path: Path) -> None:
+    """A FIFO without a reader would block the upload forever: one line instead."""
+    fifo = tmp_path / "r.fifo"
+    os.mkfifo(fifo)
+    path = str(_mixed(tmp_path / "a.jsonl"))
+    _refused(
+        cli("trace", "upload", path, "--skip-invalid", "--rejects", str(fifo)),
+        "it is a pipe that nobody reads",
+    )
+    assert _count(cli) == 0
+
+
+def test_block_device_is_refused(cli: Cli, tmp_path: Path) -> None:
+    devices = [p for p in Path("/dev").iterdir() if p.is_block_device()]
+    if not devices:
+        pytest.skip("no block device to point at")
+    path = str(_mixed(tmp_path / "a.jsonl"))
+    _refused(
+        cli("trace", "upload", path, "--rejects", str(devices[0]), "--force-rejects"),
+        "it is not a regular file, pipe or character device",
+    )
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_full_disk_mid_upload_stores_nothing(cli: Cli, tmp_path: Path) -> None:
+    """Enough rejects to fill the write buffer: ENOSPC mid-upload, one line, nothing stored."""
+    records = [make_trace(n) if n % 2 else {"bad": "x" * 200} for n in range(2000)]
+    path = str(write_jsonl(tmp_path / "a.jsonl", records))
+    result = cli("trace", "upload", path, "--skip-invalid", "--rejects", "/dev/full")
+    assert result.exit_code == 1
+    assert result.stderr == "error: cannot write --rejects /dev/full: no space left on device\n"
+    assert _count(cli) == 0
+
+
+def test_a_file_that_appears_during_the_upload_is_not_replaced(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Someone creates the rejects file mid-upload: it is kept; the rejects stay beside it."""
+    real_link = os.link
+    target = tmp_path / "r.jsonl"
+
+    def racing_link(src: object, dst: object) -> None:
+        target.write_text("someone else's\n")  # appears just before the rename
+        real_link(src, dst)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "link", racing_link)
+    path = str(_mixed(tmp_path / "a.jsonl"))
+    result = cli("trace", "upload", path, "--skip-invalid", "--rejects", str(target))
+    assert result.exit_code == 1
+    *_, summary, error = result.stderr.splitlines()
+    temps = [p for p in tmp_path.iterdir() if p.name.startswith(".r.jsonl.")]
+    assert len(temps) == 1
+    assert summary == f"stored 4, duplicates 0, skipped 1 invalid record (written to {temps[0]})"
+    assert error == (
+        f"error: cannot write --rejects {target}: a file of that name appeared during the "
+        f"upload; the rejects are in {temps[0]}"
+    )
+    assert target.read_text() == "someone else's\n"
+    assert json.loads(temps[0].read_text())["line"] == 5
+    assert _count(cli) == 4  # the upload itself committed, and says so
+
+
+def test_file_system_without_hard_links(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where link() is not supported (FAT, some FUSE), the file is renamed into place."""
+
+    def no_links(src: object, dst: object) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    path = str(_mixed(tmp_path / "a.jsonl"))
+    target = tmp_path / "r.jsonl"
+    result = cli("trace", "upload", path, "--skip-invalid", "--rejects", str(target))
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(target.read_text())["line"] == 5
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []

@@ -265,7 +265,7 @@ def _open_rejects(
         info = None
     except OSError as exc:
         raise refuse(_reason(exc)) from None
-    if target is None:
+    if target is None:  # pragma: no cover - os.stat has already said ELOOP
         raise refuse("too many levels of symbolic links")
     by_path, by_inode = _protected(inputs, db_url)
     what = by_path.get(target)
