@@ -215,3 +215,27 @@ def test_gzip_names_in_any_case_and_gzip_without_its_name(tmp_path: Path) -> Non
 def test_empty_argument_is_named() -> None:
     with pytest.raises(InvalidInputError, match=r"^'' \(an empty argument\) is not a file name$"):
         expand_inputs(["-", ""])
+
+
+class _FailingStream(io.BytesIO):
+    def readline(self, size: int | None = -1) -> bytes:
+        raise OSError(5, "Input/output error")
+
+
+def test_unreadable_streams_and_files(tmp_path: Path) -> None:
+    """An I/O error on stdin, a folder opened as a file: one error each, never a traceback."""
+    with pytest.raises(InvalidInputError, match=r"^<stdin>: cannot read: input/output error$"):
+        list(read_records("-", _FailingStream()))
+    folder = tmp_path / "x.jsonl"
+    folder.mkdir()
+    with pytest.raises(InvalidInputError, match=rf"^{folder}: cannot read: is a directory$"):
+        list(read_records(str(folder)))
+    assert list(read_records("-", io.BytesIO(b"\xef\xbb\xbf\n  \n\n"))) == []  # blank: nothing
+
+
+def test_input_size_unknown_for_pipes_and_vanished_files(tmp_path: Path) -> None:
+    fifo = tmp_path / "p"
+    os.mkfifo(fifo)
+    assert input_size([str(fifo)]) is None
+    assert input_size([str(tmp_path / "gone.jsonl")]) is None
+    assert input_size(["-"]) is None
