@@ -280,12 +280,12 @@ def _normalise_postgres(rest: str) -> str:
         user = user.replace("@", "%40").replace("/", "%2F")
         password = password.replace("@", "%40")
         hostpart = f"{user}{colon}{password}@{hostpart}"
-    from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
-    from sqlalchemy.engine import make_url
+    from sqlalchemy import create_engine
     from sqlalchemy.exc import ArgumentError
+    from sqlalchemy.pool import NullPool
 
     try:  # what SQLAlchemy would refuse when the engine is built (?port=abc, ?host=h:x)
-        PGDialect_psycopg().create_connect_args(make_url("postgresql+psycopg://" + hostpart))
+        create_engine("postgresql+psycopg://" + hostpart, poolclass=NullPool).dispose()
     except (ArgumentError, ValueError, TypeError) as exc:
         raise ValueError(f"has invalid options: {redact(str(exc), hostpart)}") from None
     return hostpart
