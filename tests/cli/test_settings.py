@@ -432,6 +432,24 @@ def test_tilde_is_the_same_file_for_every_command(
     ]  # fmt: skip
 
 
+def test_tilde_is_the_same_file_for_alembic_run_by_hand(
+    isolated_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`alembic upgrade head` from a checkout reads the same settings, ~ expanded the same way."""
+    ini = Path(__file__).resolve().parents[2] / "alembic.ini"
+    if not ini.is_file():  # pragma: no cover - an installed tunix-rt has no alembic.ini
+        pytest.skip("needs a source checkout")
+    monkeypatch.setenv("TUNIX_RT_DATABASE_URL", "sqlite:///~/by-hand.db")
+    proc = subprocess.run(
+        [sys.executable, "-m", "alembic", "-c", str(ini), "upgrade", "head"],
+        capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert (Path(os.environ["HOME"]) / "by-hand.db").is_file()
+    assert not (isolated_env / "~").exists()
+    assert invoke(["db", "current"]).stdout == f"{HEAD} (head)\n"
+
+
 @pytest.mark.parametrize(
     ("make", "message"),
     [
