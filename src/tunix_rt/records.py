@@ -3,8 +3,10 @@
 `TraceRow` is a trace as stored (what repositories return); `NewRow` a validated trace on its
 way in (its payload already canonical JSON). `to_record` is the stable JSON shape that
 `trace list --jsonl`, `trace show --json` and the `jsonl` export print, and that upload reads
-back: `{"id", "created_at", "trace_version", "content_hash", "payload"}`, the payload's keys in
-schema order whatever order the database kept them in.
+back: `{"id", "created_at", "trace_version", "content_hash", "payload", "tags"}`, the payload's
+keys in schema order whatever order the database kept them in. `tags` (sorted) are the trace's
+curation labels: stored in their own table, never part of the payload or its hash; upload
+applies a record's tags to the trace it stores or finds (RECORD_KEYS lists what may appear).
 
 A payload is stored as the text of its canonical JSON (the bytes its content hash was
 computed on) and parsed back with orjson by `parse_payload`. `created_at` lies within
@@ -24,7 +26,7 @@ import orjson
 
 from tunix_rt.errors import TunixRtError
 
-RECORD_KEYS = frozenset({"id", "created_at", "trace_version", "content_hash", "payload"})
+RECORD_KEYS = frozenset({"id", "created_at", "trace_version", "content_hash", "payload", "tags"})
 _TRACE_ORDER = ("trace_version", "prompt", "final_answer", "steps", "meta")
 _STEP_ORDER = ("i", "type", "content")
 CREATED_AT_MIN = datetime(1, 1, 2, tzinfo=UTC)
@@ -61,6 +63,7 @@ class TraceRow:
     trace_version: str
     content_hash: str
     payload: dict[str, Any]
+    tags: tuple[str, ...] = ()  # sorted
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +79,7 @@ class NewRow:
     trace_version: str
     content_hash: str
     payload: bytes
+    tags: tuple[str, ...] = ()  # from a stored record's `tags`: applied once stored or found
 
 
 def _in_order(obj: dict[str, Any], order: tuple[str, ...]) -> dict[str, Any]:
@@ -101,4 +105,5 @@ def to_record(row: TraceRow) -> dict[str, Any]:
         "trace_version": row.trace_version,
         "content_hash": row.content_hash,
         "payload": schema_ordered(row.payload),
+        "tags": list(row.tags),
     }

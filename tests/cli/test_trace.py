@@ -134,7 +134,7 @@ def test_list_items_carry_id_created_at_and_version(cli: Cli, tmp_path: Path) ->
     """Every listed record has id, created_at (timezone-aware), trace_version and the hash."""
     upload_one(cli, tmp_path, make_trace())
     (item,) = cli("trace", "list", "--json").json()["data"]
-    assert set(item) == {"id", "created_at", "trace_version", "content_hash", "payload"}
+    assert set(item) == {"id", "created_at", "trace_version", "content_hash", "payload", "tags"}
     assert item["created_at"].endswith("+00:00")
     assert item["trace_version"] == "1.0"
 

@@ -24,4 +24,7 @@ def test_record_shape() -> None:
         "trace_version": "1",
         "content_hash": "h",
         "payload": {"prompt": "p"},
+        "tags": [],
     }
+    tagged = TraceRow(ident, datetime(2026, 1, 2, tzinfo=UTC), "1", "h", {}, ("a", "b"))
+    assert to_record(tagged)["tags"] == ["a", "b"]

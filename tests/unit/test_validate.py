@@ -24,8 +24,8 @@ def test_valid_trace_gives_identity() -> None:
     trace = make_trace(1)
     out = check(RawRecord(LOC, b"{}", trace), 1 << 20)
     assert not isinstance(out, list)
-    trace_id, created_at, version, digest, encoded = out
-    assert (trace_id, created_at, version) == (None, None, "1.0")
+    trace_id, created_at, version, digest, encoded, tags = out
+    assert (trace_id, created_at, version, tags) == (None, None, "1.0", ())
     assert digest == content_hash(validate_trace(trace))
     assert encoded.startswith(b'{"final_answer":"2"')
 

@@ -280,3 +280,43 @@ def with_filter(fn: Callable[..., R]) -> Callable[..., R]:
         "return": sig.return_annotation,
     }
     return wrapper
+
+
+# --- positional ids with a filter: which traces a changing command (tag, delete) works on ---
+
+TraceIds = Annotated[
+    list[str] | None,
+    typer.Argument(
+        metavar="ID",
+        help="Trace ids or unique prefixes. With filter options: those of these ids that "
+        "the filter selects.",
+        show_default=False,
+    ),
+]
+_HEX = frozenset("0123456789abcdef")
+
+
+def target(selection: TraceFilter, ids: list[str] | None, *, all_: bool) -> TraceFilter:
+    """The traces a changing command works on: the given ids (positional and --ids-from
+    together) AND the filter options. Nothing at all is a usage error (it would mean every
+    trace): `--all` says so explicitly, and only alone."""
+    from tunix_rt.cli._output import fail, literal
+
+    for ident in ids or ():
+        digits = ident.strip().lower().replace("-", "")
+        if not digits or len(digits) > 32 or not set(digits) <= _HEX:
+            raise typer.BadParameter(
+                f"{literal(ident)!r} is not a trace id or prefix (hexadecimal, as `trace "
+                "list` prints them); to select by tag use --tag",
+                param_hint="'ID'",
+            )
+    chosen = selection.with_ids(ids) if ids else selection
+    if all_ and not chosen.is_empty:
+        raise fail("--all means every trace: give it alone, without ids or filter options", code=2)
+    if not all_ and chosen.is_empty:
+        raise fail(
+            "say which traces: give ids, filter options (--tag, --since, --meta, ...; see "
+            "--help) or both, or --all for every trace",
+            code=2,
+        )
+    return chosen

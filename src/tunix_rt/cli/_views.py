@@ -16,7 +16,7 @@ def _short(text: str) -> str:
 
 
 def trace_table(rows: list[TraceRow], *, header: bool = True) -> Any:
-    """One line per trace: id prefix, time, version, step count, prompt, final answer."""
+    """One line per trace: id prefix, time, version, step count, prompt, final answer, tags."""
     from rich.table import Table
     from rich.text import Text
 
@@ -27,6 +27,7 @@ def trace_table(rows: list[TraceRow], *, header: bool = True) -> Any:
     table.add_column("Steps", justify="right", no_wrap=True)
     table.add_column("Prompt", no_wrap=True, overflow="ellipsis", ratio=3)
     table.add_column("Final answer", no_wrap=True, overflow="ellipsis", ratio=2)
+    table.add_column("Tags", no_wrap=True, overflow="ellipsis", ratio=1, style="green")
     for row in rows:
         payload = row.payload
         table.add_row(
@@ -36,12 +37,13 @@ def trace_table(rows: list[TraceRow], *, header: bool = True) -> Any:
             str(len(payload.get("steps", []))),
             Text(_short(str(payload.get("prompt", "")))),
             Text(_short(str(payload.get("final_answer", "")))),
+            Text(literal(" ".join(row.tags))),
         )
     return table
 
 
 def trace_view(row: TraceRow) -> Any:
-    """One trace in full: header, prompt, numbered steps, final answer, meta."""
+    """One trace in full: header (with its tags), prompt, numbered steps, final answer, meta."""
     from rich.console import Group
     from rich.panel import Panel
     from rich.table import Table
@@ -74,4 +76,6 @@ def trace_view(row: TraceRow) -> Any:
         f"version {row.trace_version}  sha256 {row.content_hash[:12]}",
         style="bold",
     )
+    if row.tags:
+        header.append("\ntags " + literal(" ".join(row.tags)), style="green")
     return Group(header, *parts)

@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
+from tunix_rt.filters import FilterValueError, parse_tag
 from tunix_rt.ingest.readers import Location, RawRecord
 from tunix_rt.records import CREATED_AT_MAX, CREATED_AT_MIN, RECORD_KEYS, NewRow
 from tunix_rt.schema import canonical_json, content_hash, validate_trace
@@ -143,6 +144,26 @@ def _envelope(
     return payload, trace_id, created_at, claimed if isinstance(claimed, str) else None, errors
 
 
+def _record_tags(value: Any, loc: Location, errors: list[RecordError]) -> tuple[str, ...]:
+    """A stored record's `tags`: a list of tag names (sorted and unique on the way in)."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        errors.append(RecordError(loc, "tags", "must be a JSON array of tag names"))
+        return ()
+    tags: set[str] = set()
+    for n, item in enumerate(value):
+        try:
+            if not isinstance(item, str):
+                raise FilterValueError(f"{item!r} is not a tag name: tags are strings")
+            if parse_tag(item) != item:
+                raise FilterValueError(f"{item!r} is not a tag name: no surrounding spaces")
+            tags.add(item)
+        except FilterValueError as exc:
+            errors.append(RecordError(loc, f"tags[{n}]", str(exc)))
+    return tuple(sorted(tags))
+
+
 def _has_nul(value: Any) -> bool:
     stack = [value]
     while stack:
@@ -170,7 +191,7 @@ def prepare(raw: RawRecord, max_bytes: int) -> Prepared | list[RecordError]:
     return Prepared(raw.location, new_row(*checked))
 
 
-Checked = tuple[uuid.UUID | None, datetime | None, str, str, bytes]
+Checked = tuple[uuid.UUID | None, datetime | None, str, str, bytes, tuple[str, ...]]
 
 
 def check(raw: RawRecord, max_bytes: int) -> Checked | list[RecordError]:
@@ -186,8 +207,11 @@ def check(raw: RawRecord, max_bytes: int) -> Checked | list[RecordError]:
     claimed: str | None = None
     errors: list[RecordError] = []
     prefix = ""
+    tags: tuple[str, ...] = ()
     if "payload" in value:
-        value, trace_id, created_at, claimed, errors = _envelope(value, loc)
+        envelope = value
+        value, trace_id, created_at, claimed, errors = _envelope(envelope, loc)
+        tags = _record_tags(envelope.get("tags"), loc, errors)
         prefix = "payload"
     if len(raw.raw) > max_bytes and len(canonical_json(value)) > max_bytes:
         return [_too_big(loc, prefix, max_bytes)]
@@ -212,7 +236,7 @@ def check(raw: RawRecord, max_bytes: int) -> Checked | list[RecordError]:
         errors.append(RecordError(loc, "content_hash", "does not match the payload"))
     if errors:
         return errors
-    return trace_id, created_at, canonical["trace_version"], digest, encoded
+    return trace_id, created_at, canonical["trace_version"], digest, encoded, tags
 
 
 _VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
@@ -245,6 +269,7 @@ def new_row(
     version: str,
     digest: str,
     encoded: bytes,
+    tags: tuple[str, ...] = (),
 ) -> NewRow:
     return NewRow(
         random_id() if trace_id is None else str(trace_id),
@@ -253,6 +278,7 @@ def new_row(
         version,
         digest,
         encoded,
+        tags,
     )
 
 

@@ -1,4 +1,8 @@
-"""Read use cases: list (keyset-paginated) and show (by id or unique prefix)."""
+"""Read use cases: list (keyset-paginated) and show (by id or unique prefix).
+
+Rows come back with their tags (`TraceRow.tags`): one extra query per page, or per
+thousand rows of a stream.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from tunix_rt.db.engine import translate_errors
 from tunix_rt.errors import AmbiguousIdError, CursorError, TraceNotFoundError
 from tunix_rt.filters import TraceFilter
 from tunix_rt.records import TraceRow
+from tunix_rt.repositories import tags as tag_repo
 from tunix_rt.repositories import traces as repo
 from tunix_rt.services import selection as select
 
@@ -56,8 +61,8 @@ def list_page(
     with translate_errors(db.url), db.engine.connect() as conn:
         where = select.conditions(conn=conn, selection=selection or TraceFilter())
         rows = list(repo.page(conn=conn, limit=limit + 1, after=after, where=where))
-    more = len(rows) > limit
-    rows = rows[:limit]
+        more = len(rows) > limit
+        rows = tag_repo.attach(conn=conn, rows=rows[:limit])
     return Page(rows, encode_cursor(rows[-1]) if more and rows else None)
 
 
@@ -68,7 +73,8 @@ def iter_all(
     after = decode_cursor(cursor) if cursor else None
     with translate_errors(db.url), db.engine.connect() as conn:
         where = select.conditions(conn=conn, selection=selection or TraceFilter())
-        yield from repo.page(conn=conn, limit=None, after=after, where=where)
+        rows = repo.page(conn=conn, limit=None, after=after, where=where)
+        yield from tag_repo.attach_stream(conn=conn, rows=rows)
 
 
 def _prefix_bounds(prefix: str) -> tuple[uuid.UUID, uuid.UUID]:
@@ -82,6 +88,8 @@ def show(db: Database, ident: str) -> TraceRow:
     low, high = _prefix_bounds(ident)
     with translate_errors(db.url), db.engine.connect() as conn:
         rows = repo.by_id_prefix(conn=conn, low=low, high=high, limit=MAX_CANDIDATES + 1)
+        if len(rows) == 1:
+            rows = tag_repo.attach(conn=conn, rows=rows)
     if not rows:
         raise TraceNotFoundError(f"trace {ident} not found")
     if len(rows) > 1:

@@ -13,6 +13,10 @@ new / duplicate counts are exact. A process killed mid-upload leaves nothing beh
 
 Duplicates (already stored, stored by a concurrent upload, or repeated within this upload)
 are left to the database's conflict handling and reported with the stored trace's id.
+
+Tags: a stored record's `tags` (as `trace list --jsonl` prints them) are added to the trace
+it stored or found, duplicates included, with one multi-row insert per batch after the
+traces; upload never removes a tag. A batch without tags pays one pass over it.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from tunix_rt.ingest import Location, RawRecord, expand_inputs, input_size, read
 from tunix_rt.ingest.readers import parse_line
 from tunix_rt.ingest.validate import Prepared, RecordError, check, new_row, prepare
 from tunix_rt.records import NewRow
+from tunix_rt.repositories import tags as tag_repo
 from tunix_rt.repositories import traces as repo
 
 BATCH_SIZE = 5000
@@ -138,8 +143,20 @@ def _store(
     for item in batch:
         first.setdefault(item.row.content_hash, item.row)
     inserted, existing = repo.bulk_insert(conn=conn, rows=list(first.values()))
+    if any(item.row.tags for item in batch):
+        tag_repo.add_pairs(conn=conn, pairs=_tag_pairs(batch, {**existing, **inserted}))
     with lock:
         _record_outcomes(batch, inserted, existing, result)
+
+
+def _tag_pairs(batch: list[Prepared], stored: dict[str, Any]) -> list[tuple[uuid.UUID, str]]:
+    """(stored id, tag) for each record's `tags`: on new and duplicate traces alike."""
+    return [
+        (uuid.UUID(str(stored[item.row.content_hash])), tag)
+        for item in batch
+        if item.row.tags and item.row.content_hash in stored
+        for tag in item.row.tags
+    ]
 
 
 def _record_outcomes(

@@ -8,18 +8,23 @@ from __future__ import annotations
 
 import typer
 
-app = typer.Typer(help="Upload, list and show reasoning traces.", no_args_is_help=True)
+app = typer.Typer(help="Upload, list, show, tag and delete reasoning traces.", no_args_is_help=True)
 
+from tunix_rt.cli.trace import delete as _delete  # noqa: E402
 from tunix_rt.cli.trace import example as _example  # noqa: E402
 from tunix_rt.cli.trace import list as _list  # noqa: E402
 from tunix_rt.cli.trace import schema as _schema  # noqa: E402
 from tunix_rt.cli.trace import show as _show  # noqa: E402
 from tunix_rt.cli.trace import stats as _stats  # noqa: E402
+from tunix_rt.cli.trace import tag as _tag  # noqa: E402
 from tunix_rt.cli.trace import upload as _upload  # noqa: E402
 
 app.command("upload")(_upload.upload)
 app.command("list")(_list.list_traces)
 app.command("show")(_show.show)
+app.add_typer(_tag.app, name="tag")
+app.command("tags")(_tag.list_tags)
+app.command("delete")(_delete.delete)
 app.command("stats")(_stats.stats)
 app.command("example")(_example.example)
 app.command("schema")(_schema.schema)
