@@ -11,7 +11,7 @@ from alembic import context
 from sqlalchemy import Connection
 from sqlmodel import SQLModel
 
-import tunix_rt.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+import tunix_rt.models  # registers the tables on SQLModel.metadata
 
 config = context.config
 target_metadata = SQLModel.metadata
@@ -24,6 +24,7 @@ def _configure(connection: Connection) -> None:
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
         compare_server_default=True,
+        include_name=tunix_rt.models.include_in_comparison,
     )
 
 
@@ -34,6 +35,7 @@ def run_migrations_offline() -> None:
         literal_binds=True,
         dialect_opts={"paramstyle": "named"},
         render_as_batch=True,
+        include_name=tunix_rt.models.include_in_comparison,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -106,3 +106,43 @@ class TraceTag(SQLModel, table=True):
         )
     )
     tag: str = Field(max_length=64, primary_key=True)
+
+class TraceSearch(SQLModel, table=True):
+    """The searchable text of a trace, kept by `repositories/search.py`.
+
+    `body` is the prompt, the step contents (ascending `i`) and the final answer, each folded
+    (`filters.fold`) and joined by U+001F. Rows are added lazily, before each search, never
+    by an upload. `doc_id` is an INTEGER PRIMARY KEY so that on SQLite it is the rowid the
+    FTS5 index (`trace_search_fts`, external content) is keyed on, and stays put under
+    VACUUM. Deleting a trace deletes its row (ON DELETE CASCADE) and, on SQLite, a trigger
+    takes it out of the FTS5 index.
+    """
+
+    __tablename__ = "trace_search"
+
+    doc_id: int | None = Field(default=None, primary_key=True)
+    trace_id: uuid.UUID = Field(
+        sa_column=sa.Column(
+            sa.Uuid(),
+            sa.ForeignKey("traces.id", ondelete="CASCADE"),
+            nullable=False,
+            unique=True,
+        )
+    )
+    body: str = Field(sa_type=sa.Text, nullable=False)
+
+
+# Objects of the search index that the models do not describe, created by its migration:
+# SQLite's FTS5 table `trace_search_fts` (a virtual table, and its shadow tables
+# `trace_search_fts_*`), the catch-up watermark `trace_search_state` (SQLite), and
+# PostgreSQL's trigram index `ix_trace_search_body_trgm` (GIN, gin_trgm_ops).
+SEARCH_INDEX_OBJECTS = ("trace_search_fts", "trace_search_state", "ix_trace_search_body_trgm")
+
+
+def include_in_comparison(name: str | None, type_: str, parent_names: Any) -> bool:
+    """Alembic's `include_name` hook: leave the search index's own objects out of
+    model-vs-database comparisons (`alembic check`, autogenerate, `db doctor`)."""
+    if name is None or type_ not in ("table", "index"):
+        return True
+    return not any(name == obj or name.startswith(obj + "_") for obj in SEARCH_INDEX_OBJECTS)
+

@@ -16,6 +16,7 @@ SCHEMA_REVISIONS: tuple[str, ...] = (
     "81321f8ddcd5",
     "bfd47cbe5af2",
     "39285fa4ba26",
+    "0156b0cf5fc5",
 )
 HEAD = SCHEMA_REVISIONS[-1]
 UPGRADE_HINT = "run `tunix-rt db upgrade`"

@@ -388,8 +388,11 @@ def _check_schema(ctx: _Context) -> Check:
     from alembic.runtime.migration import MigrationContext
     from sqlmodel import SQLModel
 
+    from tunix_rt.models import include_in_comparison
+
     with ctx.engine.connect() as conn:
-        diffs = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+        context = MigrationContext.configure(conn, opts={"include_name": include_in_comparison})
+        diffs = compare_metadata(context, SQLModel.metadata)
     flat = [d for group in diffs for d in (group if isinstance(group, list) else [group])]
     missing_indexes = [d[1] for d in flat if isinstance(d, tuple) and d[0] == "add_index"]
     others = [d for d in flat if not (isinstance(d, tuple) and d[0] == "add_index")]

@@ -61,13 +61,13 @@ def resolve_ids(*, conn: Connection, given: Sequence[str]) -> list[uuid.UUID]:
 def conditions(*, conn: Connection, selection: TraceFilter) -> list[ColumnElement[bool]]:
     """The WHERE conditions for `selection`, ready for this connection."""
     dialect = conn.dialect.name
+    search = None
+    if selection.search is not None:  # first: it catches up before this snapshot begins
+        from tunix_rt.repositories import search as search_repo
+
+        search = search_repo.condition(conn=conn, query=selection.search)
     ids = None
     if selection.ids_given:
         resolved = resolve_ids(conn=conn, given=selection.ids)
         ids = where.ids_condition(conn=conn, ids=resolved) if resolved else sa.false()
-    search = None
-    if selection.search is not None:
-        from tunix_rt.repositories import search as search_repo
-
-        search = search_repo.condition(conn=conn, query=selection.search)
     return where.conditions(selection, dialect=dialect, ids=ids, search=search)

@@ -1,0 +1,143 @@
+"""trace search index
+
+Revision ID: 0156b0cf5fc5
+Revises: 39285fa4ba26
+Create Date: 2026-11-26 06:08:58.821086
+
+The searchable text of each trace (`trace_search`, filled lazily before a search by
+`repositories/search.py`, never by an upload) and its index:
+
+- SQLite: an FTS5 table with the trigram tokenizer over `trace_search.body` (external content,
+  keyed on `doc_id`), triggers that keep it in step with `trace_search`, and a one-row state
+  table with the catch-up watermark (the highest `traces.rowid` indexed).
+- PostgreSQL: the pg_trgm extension and a GIN trigram index on `trace_search.body`. Without
+  pg_trgm (or the right to create it) the migration stops with what to run; nothing is
+  changed (the migration is one transaction).
+
+None of these extra objects is in the models; `models.include_in_comparison` leaves them out
+of `alembic check` and `db doctor`.
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+import sqlmodel.sql.sqltypes  # noqa: F401  (autogenerate renders SQLModel's AutoString)
+from alembic import op
+
+import tunix_rt.models  # noqa: F401  (custom column types referenced below)
+from tunix_rt.errors import TunixRtError
+
+
+# revision identifiers, used by Alembic.
+revision: str = '0156b0cf5fc5'
+down_revision: str | None = '39285fa4ba26'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+SQLITE_UP = (
+    # detail=none: no positions (a third of the size, three times faster to fill than
+    # detail=full); a term is looked up as the AND of its trigrams and every candidate is
+    # checked with instr(), so results are exact. columnsize=0: no per-row sizes (no ranking).
+    "CREATE VIRTUAL TABLE trace_search_fts USING fts5(body, content='trace_search', "
+    "content_rowid='doc_id', tokenize='trigram case_sensitive 1', detail=none, columnsize=0)",
+    "CREATE TRIGGER trace_search_ai AFTER INSERT ON trace_search BEGIN "
+    "INSERT INTO trace_search_fts (rowid, body) VALUES (new.doc_id, new.body); END",
+    "CREATE TRIGGER trace_search_ad AFTER DELETE ON trace_search BEGIN "
+    "INSERT INTO trace_search_fts (trace_search_fts, rowid, body) "
+    "VALUES ('delete', old.doc_id, old.body); END",
+    "CREATE TRIGGER trace_search_au AFTER UPDATE ON trace_search BEGIN "
+    "INSERT INTO trace_search_fts (trace_search_fts, rowid, body) "
+    "VALUES ('delete', old.doc_id, old.body); "
+    "INSERT INTO trace_search_fts (rowid, body) VALUES (new.doc_id, new.body); END",
+    "CREATE TABLE trace_search_state (id INTEGER PRIMARY KEY CHECK (id = 1), "
+    "watermark INTEGER NOT NULL)",
+    "INSERT INTO trace_search_state (id, watermark) VALUES (1, 0)",
+)
+SQLITE_DOWN = (
+    "DROP TRIGGER IF EXISTS trace_search_au",
+    "DROP TRIGGER IF EXISTS trace_search_ad",
+    "DROP TRIGGER IF EXISTS trace_search_ai",
+    "DROP TABLE IF EXISTS trace_search_fts",
+    "DROP TABLE IF EXISTS trace_search_state",
+)
+PG_TRGM_HINT = (
+    "search needs the PostgreSQL extension pg_trgm: {reason}. Ask the database owner or a "
+    "superuser to run `CREATE EXTENSION pg_trgm;` in database {database} (it ships with "
+    "PostgreSQL, Debian/Ubuntu package postgresql-contrib on old releases), then run "
+    "`tunix-rt db upgrade` again; nothing was changed"
+)
+
+
+def _pg_trgm() -> None:
+    bind = op.get_bind()
+    if bind.execute(sa.text("SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'")).first():
+        return
+    database = bind.execute(sa.text("SELECT current_database()")).scalar_one()
+    available = bind.execute(
+        sa.text("SELECT 1 FROM pg_available_extensions WHERE name = 'pg_trgm'")
+    ).first()
+    if not available:
+        reason = "it is not installed on the server"
+        raise TunixRtError(PG_TRGM_HINT.format(reason=reason, database=database))
+    try:
+        with bind.begin_nested():
+            bind.execute(sa.text("CREATE EXTENSION IF NOT EXISTS pg_trgm"))
+    except sa.exc.DBAPIError as exc:
+        reason = " ".join(str(exc.orig).split()) if exc.orig is not None else str(exc)
+        raise TunixRtError(PG_TRGM_HINT.format(reason=reason, database=database)) from None
+
+
+def _sqlite_fts5() -> None:
+    bind = op.get_bind()
+    try:
+        with bind.begin_nested():
+            bind.exec_driver_sql(
+                "CREATE VIRTUAL TABLE temp.tunix_rt_fts5_probe USING fts5(x, tokenize='trigram')"
+            )
+            bind.exec_driver_sql("DROP TABLE temp.tunix_rt_fts5_probe")
+    except sa.exc.OperationalError:
+        import sqlite3
+
+        raise TunixRtError(
+            "search needs SQLite's FTS5 extension with the trigram tokenizer (SQLite 3.34 or "
+            f"newer, built with FTS5); this Python's SQLite is {sqlite3.sqlite_version}: use a "
+            "Python whose sqlite3 module has it (python.org and most Linux builds do)"
+        ) from None
+
+
+def upgrade() -> None:
+    dialect = op.get_bind().dialect.name
+    if dialect == "postgresql":
+        _pg_trgm()
+    # ### commands auto generated by Alembic - please adjust! ###
+    op.create_table('trace_search',
+    sa.Column('doc_id', sa.Integer(), nullable=False),
+    sa.Column('trace_id', sa.Uuid(), nullable=False),
+    sa.Column('body', sa.Text(), nullable=False),
+    sa.ForeignKeyConstraint(['trace_id'], ['traces.id'], name=op.f('fk_trace_search_trace_id_traces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('doc_id', name=op.f('pk_trace_search')),
+    sa.UniqueConstraint('trace_id', name=op.f('uq_trace_search_trace_id'))
+    )
+    # ### end Alembic commands ###
+    if dialect == "sqlite":
+        _sqlite_fts5()
+        for statement in SQLITE_UP:
+            op.execute(statement)
+    elif dialect == "postgresql":
+        op.execute(
+            "CREATE INDEX ix_trace_search_body_trgm ON trace_search "
+            "USING gin (body gin_trgm_ops)"
+        )
+
+
+def downgrade() -> None:
+    # pg_trgm stays: other schemas in the database may use it.
+    dialect = op.get_bind().dialect.name
+    if dialect == "sqlite":
+        for statement in SQLITE_DOWN:
+            op.execute(statement)
+    elif dialect == "postgresql":
+        op.execute("DROP INDEX IF EXISTS ix_trace_search_body_trgm")
+    # ### commands auto generated by Alembic - please adjust! ###
+    op.drop_table('trace_search')
+    # ### end Alembic commands ###
