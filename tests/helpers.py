@@ -17,7 +17,7 @@ from tunix_rt.cli import app
 
 PG_ADMIN_URL = os.environ.get("TUNIX_RT_TEST_POSTGRES_URL")
 REQUIRE_PG = os.environ.get("TUNIX_RT_TEST_REQUIRE_POSTGRES") == "1"
-DATA = Path(__file__).parent / "data"  # copies of ../shared/data
+DATA = Path(__file__).parent / "data" / "shared"  # copies of ../shared/data, nothing else
 
 
 def _libpq(url: str) -> str:
