@@ -416,3 +416,23 @@ def test_vacuum_on_postgresql_is_a_note(cli: Cli, db_url: str, five: list[str]) 
     assert result.exit_code == 0
     assert "note: --vacuum is for SQLite files" in result.stderr
     assert stored(cli) == sorted(five[2:])
+
+
+@pytest.mark.postgres
+def test_search_while_another_catch_up_runs(cli: Cli, db_url: str, tmp_path: Path) -> None:
+    """PostgreSQL, search index busy (another catch-up holds its lock): `-q` matches the
+    unindexed traces on the delete's own connection, and the delete still works on it."""
+    if db_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL only")
+    from tunix_rt.repositories.search import PG_LOCK_KEY
+
+    ids = upload(cli, tmp_path, [make_trace(1), make_trace(2, prompt="Reverse the string")])
+    with psycopg.connect(db_url, autocommit=True) as other:
+        other.execute("SELECT pg_advisory_lock(%s)", (PG_LOCK_KEY,))
+        tagged = cli("trace", "tag", "add", "rev", "-q", "reverse")
+        assert tagged.exit_code == 0, tagged.stderr
+        assert tagged.stderr == "tagged 1 trace with rev\n"
+        result = cli("trace", "delete", "-q", "reverse", "--yes")
+        assert result.exit_code == 0, result.stderr
+        assert result.stderr == "deleted 1 trace (and 1 tag)\n"
+    assert stored(cli) == [ids[0]]

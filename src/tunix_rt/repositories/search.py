@@ -233,13 +233,16 @@ def _sqlite_tail(conn: Connection, terms: Sequence[str]) -> list[Any]:
         sql = "SELECT t.id, t.payload FROM traces AS t WHERE t.rowid > :w"
     else:  # rowids were reused or renumbered: check every trace
         sql = f"SELECT t.id, t.payload FROM traces AS t WHERE {_UNINDEXED}"
-    rows = conn.execution_options(yield_per=BATCH).execute(sa.text(sql), {"w": w})
+    # yield_per on the statement, not the connection: the caller goes on writing on `conn`
+    # (`trace delete -q`), and a connection option would make every later statement a
+    # server-side cursor on PostgreSQL.
+    rows = conn.execute(sa.text(sql).execution_options(yield_per=BATCH), {"w": w})
     return _matching(rows, terms)
 
 
 def _postgres_tail(conn: Connection, terms: Sequence[str]) -> list[Any]:
     sql = f"SELECT t.id, t.payload FROM traces AS t WHERE {_UNINDEXED}"
-    return _matching(conn.execution_options(yield_per=BATCH).execute(sa.text(sql)), terms)
+    return _matching(conn.execute(sa.text(sql).execution_options(yield_per=BATCH)), terms)
 
 
 # --- catching up --------------------------------------------------------------------------
