@@ -436,3 +436,24 @@ def test_search_while_another_catch_up_runs(cli: Cli, db_url: str, tmp_path: Pat
         assert result.exit_code == 0, result.stderr
         assert result.stderr == "deleted 1 trace (and 1 tag)\n"
     assert stored(cli) == [ids[0]]
+
+
+def _search_rows(db_url: str) -> int:
+    sql = "SELECT count(*) FROM trace_search"
+    if db_url.startswith("sqlite"):
+        with sqlite3.connect(db_url.removeprefix("sqlite:///")) as conn:
+            return int(conn.execute(sql).fetchone()[0])
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute(sql).fetchone()
+        assert row is not None
+        return int(row[0])
+
+
+def test_search_index_rows_go_with_their_traces(cli: Cli, db_url: str, five: list[str]) -> None:
+    """Deleted traces leave nothing in the search index; a search afterwards finds the rest."""
+    assert cli("trace", "list", "-q", "what").exit_code == 0  # the index catches up
+    assert _search_rows(db_url) == 5
+    assert cli("trace", "delete", "--tag", "junk", "--yes").exit_code == 0
+    assert _search_rows(db_url) == 3
+    found = cli("trace", "list", "--all", "--jsonl", "-q", "what is")
+    assert sorted(json.loads(line)["id"] for line in found.lines()) == sorted(five[2:])

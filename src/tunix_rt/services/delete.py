@@ -11,7 +11,9 @@ Order of work, all inside ONE transaction:
 3. Count them and their tags, ask the datasets hook (`held_by_datasets`), read the first few.
 4. Ask `confirm` (the CLI asks on a terminal; `--yes` answers for the user). A dry run, an
    empty selection or a "no" roll back.
-5. Delete them; their tags go by ON DELETE CASCADE, their search rows with `_forget_search`.
+5. Delete them. Their tags (`trace_tags`) and search-index rows (`trace_search`, and on
+   SQLite its FTS5 entries, by that table's trigger) go by ON DELETE CASCADE: nothing else
+   to call, and nothing left behind for a later search to trip on.
 6. Commit. On SQLite, then VACUUM (when asked) or measure the space that could be reclaimed.
 
 The confirmation is asked while the transaction is open: on SQLite other writers wait (up to
@@ -31,7 +33,6 @@ from tunix_rt.db.engine import describe_db_error, sqlite_path, translate_errors,
 from tunix_rt.errors import TunixRtError
 from tunix_rt.filters import TraceFilter
 from tunix_rt.records import TraceRow
-from tunix_rt.repositories import search as search_repo
 from tunix_rt.repositories import selected as chosen
 from tunix_rt.repositories import space
 from tunix_rt.repositories import tags as tag_repo
@@ -93,19 +94,6 @@ def held_by_datasets(conn: Connection, ids_condition: ColumnElement[bool]) -> in
     )
 
 
-def _forget_search(conn: Connection, ids_condition: ColumnElement[bool]) -> None:
-    """Remove the doomed traces' rows from the search index, in this transaction.
-
-    The index belongs to `repositories/search.py`. When its rows reference `traces` with ON
-    DELETE CASCADE they go with the traces and it needs no `forget`; otherwise it provides
-    `forget(*, conn, where)` (a list of conditions on `traces`), called here before the
-    traces are deleted.
-    """
-    forget = getattr(search_repo, "forget", None)
-    if forget is not None:
-        forget(conn=conn, where=[ids_condition])
-
-
 def delete(
     db: Database,
     selection: TraceFilter,
@@ -145,7 +133,6 @@ def delete(
                 )
             if count and not dry_run and (confirm is None or confirm(plan)):
                 result.confirmed = True
-                _forget_search(conn, mine)
                 result.deleted = chosen.delete(conn=conn)
                 chosen.forget(conn=conn)
             else:
