@@ -26,10 +26,6 @@ def _rev(revision: str | None) -> str:
     return revision if revision is not None else "base (empty)"
 
 
-def _waiting() -> None:
-    note("another tunix-rt is migrating this database: waiting for it to finish")
-
-
 @app.command()
 @handle_errors
 def upgrade(
@@ -40,7 +36,7 @@ def upgrade(
     from tunix_rt.services import migrations
 
     with state(ctx).database(check_schema=False) as db:
-        change = migrations.upgrade(db, revision, on_wait=_waiting)
+        change = migrations.upgrade(db, revision, on_wait=note)
     if change.before == change.after:
         say(f"already at {_rev(change.after)}: nothing to do")
     else:
@@ -65,7 +61,7 @@ def downgrade(
             err=True,
         ):
             raise fail("aborted: nothing changed")
-        change = migrations.downgrade(db, revision, on_wait=_waiting, expected=current)
+        change = migrations.downgrade(db, revision, on_wait=note, expected=current)
     say(f"downgraded {_rev(change.before)} -> {_rev(change.after)}")
 
 

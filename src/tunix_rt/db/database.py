@@ -108,7 +108,11 @@ def ensure_schema(engine: Engine, url: str, note: Note) -> None:
 
     with translate_errors(url):
         before, _after = migrate.run(
-            engine, "upgrade", "head", check=lambda s: _refuse_unless_migratable(s, url)
+            engine,
+            "upgrade",
+            "head",
+            check=lambda s: _refuse_unless_migratable(s, url),
+            on_wait=note,
         )
     if before.revision is not None and not before.at_head:
         path = sqlite_path(url)

@@ -14,6 +14,7 @@ lock is held, so whoever waited finds the work done and Alembic has nothing left
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,11 +26,14 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, text
 
-from tunix_rt.db.engine import writing
+from tunix_rt.db.engine import SQLITE_BUSY_TIMEOUT_MS, sqlite_path, writing
 from tunix_rt.db.revisions import SchemaState, read_state
 
 # A fixed 64-bit key, the same in every tunix-rt: the bytes of "tunix-rt".
 MIGRATION_LOCK_KEY = int.from_bytes(b"tunix-rt", "big")
+# How long a SQLite migration waits for another writer (an upload may hold the lock long).
+MIGRATION_BUSY_TIMEOUT_MS = 600_000
+Wait = Callable[[str], None]
 
 
 def migrations_dir() -> Path:
@@ -53,18 +57,17 @@ def script_directory() -> ScriptDirectory:
 
 
 @contextmanager
-def _locked(engine: Engine, on_wait: Callable[[], None] | None) -> Iterator[Connection]:
+def _locked(engine: Engine, on_wait: Wait | None) -> Iterator[Connection]:
     """A connection holding the migration lock, inside a transaction the caller commits."""
     with engine.connect() as conn:
         if conn.dialect.name != "postgresql":
-            conn = writing(conn)  # noqa: PLW2901 - the same connection, marked as a writer
-            with conn.begin():  # BEGIN IMMEDIATE: SQLite's one write lock
+            with _sqlite_write_lock(conn, on_wait):
                 yield conn
             return
         key = {"key": MIGRATION_LOCK_KEY}
         if not conn.execute(text("SELECT pg_try_advisory_lock(:key)"), key).scalar_one():
             if on_wait is not None:
-                on_wait()
+                on_wait("another tunix-rt is migrating this database: waiting for it to finish")
             conn.execute(text("SELECT pg_advisory_lock(:key)"), key)
         conn.commit()  # the advisory lock belongs to the session, not to this transaction
         try:
@@ -77,18 +80,44 @@ def _locked(engine: Engine, on_wait: Callable[[], None] | None) -> Iterator[Conn
         conn.commit()
 
 
+@contextmanager
+def _sqlite_write_lock(conn: Connection, on_wait: Wait | None) -> Iterator[None]:
+    """BEGIN IMMEDIATE, waiting as long as an upload would for another writer (and saying so).
+
+    Another process may hold the write lock for a whole upload, so the usual 30 s busy
+    timeout is too short here; a probe without timeout tells whether there is a wait at all.
+    """
+    raw: sqlite3.Connection = conn.connection.dbapi_connection  # type: ignore[assignment]
+    raw.execute("PRAGMA busy_timeout = 0")
+    try:
+        raw.execute("BEGIN IMMEDIATE")
+        raw.execute("ROLLBACK")
+    except sqlite3.OperationalError:
+        if on_wait is not None:
+            on_wait(
+                f"another process is writing to {sqlite_path(conn.engine.url)}: waiting for it "
+                f"to finish (up to {MIGRATION_BUSY_TIMEOUT_MS // 60_000} minutes)"
+            )
+    raw.execute(f"PRAGMA busy_timeout = {MIGRATION_BUSY_TIMEOUT_MS}")
+    try:
+        with writing(conn).begin():  # BEGIN IMMEDIATE: SQLite's one write lock
+            yield
+    finally:
+        raw.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+
+
 def run(
     engine: Engine,
     action: str,
     revision: str,
     *,
     check: Callable[[SchemaState], None] | None = None,
-    on_wait: Callable[[], None] | None = None,
+    on_wait: Wait | None = None,
 ) -> tuple[SchemaState, SchemaState]:
     """Upgrade or downgrade to `revision` under the migration lock; (before, after).
 
     `check` sees the state read under the lock and may raise to stop before Alembic runs;
-    `on_wait` is called when another process holds the lock (PostgreSQL), before waiting.
+    `on_wait` is told (one line for the user) when another process holds the lock.
     """
     cfg = alembic_config()
     with _locked(engine, on_wait) as conn:

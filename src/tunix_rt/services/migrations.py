@@ -17,7 +17,7 @@ from tunix_rt.db.revisions import (
 )
 from tunix_rt.errors import SchemaMismatchError, TunixRtError
 
-Wait = Callable[[], None]
+Wait = Callable[[str], None]
 
 
 @dataclass(frozen=True)
