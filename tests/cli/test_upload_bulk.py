@@ -225,14 +225,14 @@ def test_kill_9_mid_upload_leaves_nothing(db_url: str, tmp_path: Path) -> None:
 
 
 def _pg_busy(url: str) -> bool:
-    """True once the upload has COPYed rows into its (uncommitted) transaction."""
+    """True once the upload is writing rows into its (uncommitted) transaction."""
     import psycopg
 
     dbname = url.rsplit("/", 1)[1]
     with psycopg.connect(url, autocommit=True) as conn:
         row = conn.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND state = 'active' "
-            "AND query ILIKE 'INSERT INTO traces%%'",
+            "AND (query ILIKE 'INSERT INTO traces%%' OR query ILIKE 'COPY traces%%')",
             (dbname,),
         ).fetchone()
     return bool(row and row[0])

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -263,6 +264,38 @@ def random_id() -> str:
     return _spare_ids.pop()
 
 
+def utc_text(moment: datetime) -> str:
+    """A moment as `NewRow.created_at` text: UTC, `YYYY-MM-DD HH:MM:SS.ffffff`."""
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+class _Clock:
+    """The moment each trace is accepted, as `NewRow.created_at` text, strictly increasing.
+
+    Strictly increasing (by one microsecond when the clock has not moved), so the order of a
+    file survives as time order even within one microsecond; formatted from integers with
+    the date and time of day cached per second (a datetime and `isoformat` per trace cost
+    4x as much).
+    """
+
+    def __init__(self) -> None:
+        self.last = 0
+        self.second = -1
+        self.prefix = ""
+
+    def now(self) -> str:
+        micros = max(time.time_ns() // 1000, self.last + 1)
+        self.last = micros
+        second, fraction = divmod(micros, 1_000_000)
+        if second != self.second:
+            self.second = second
+            self.prefix = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(second))
+        return f"{self.prefix}.{fraction:06d}"
+
+
+_clock = _Clock()
+
+
 def new_row(
     trace_id: uuid.UUID | None,
     created_at: datetime | None,
@@ -274,7 +307,7 @@ def new_row(
     return NewRow(
         random_id() if trace_id is None else str(trace_id),
         # The moment each trace was accepted: a file's order survives as time order.
-        created_at or datetime.now(UTC),
+        _clock.now() if created_at is None else utc_text(created_at),
         version,
         digest,
         encoded,

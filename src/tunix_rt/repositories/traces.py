@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -32,21 +33,42 @@ def _row(row: Any) -> TraceRow:
     return TraceRow(row[0], row[1], row[2], row[3], parse_payload(row[4], row[0]))
 
 
+@dataclass
+class BulkState:
+    """What one upload has learnt about its batches so far.
+
+    `direct`: write the next batch straight into `traces` under a savepoint, which is the
+    cheap path when its traces are new (the common case); once a batch conflicts (a trace
+    already stored, by this upload or a concurrent one) later batches look up the stored
+    hashes first, until one finds none again.
+    """
+
+    direct: bool = True
+
+
+Stored = tuple[dict[str, str], dict[str, str]]
+
+
 def bulk_insert(
-    *, conn: Connection, rows: Sequence[NewRow]
-) -> tuple[dict[str, str], dict[str, str]]:
+    *, conn: Connection, rows: Sequence[NewRow], state: BulkState | None = None
+) -> Stored:
     """Insert rows whose content_hash is new; return (inserted, already stored) hash -> id.
 
-    `rows` must have distinct hashes. Under the ORM, straight to the driver: SQLite gets one
-    prepared `executemany`, PostgreSQL a COPY into a staging table and one INSERT ... SELECT.
-    Both use ON CONFLICT DO NOTHING, so a concurrent upload of the same trace cannot store
-    it twice.
+    `rows` must have distinct hashes. Under the ORM, straight to the driver. A batch goes in
+    one of two ways (`BulkState` chooses): directly (SQLite: one `executemany`; PostgreSQL:
+    one COPY into `traces`) under a savepoint that is rolled back when any row conflicts;
+    or the careful way, which lets the database's conflict handling skip what is already
+    stored (SQLite: look the hashes up, then `INSERT ... ON CONFLICT DO NOTHING`;
+    PostgreSQL: COPY into a staging table, then one `INSERT ... SELECT ... ON CONFLICT DO
+    NOTHING RETURNING`). A concurrent upload of the same trace makes the direct way fail or
+    wait, never store it twice: the unique index decides either way.
     """
     if not rows:
         return {}, {}
+    state = state if state is not None else BulkState()
     if conn.dialect.name == "postgresql":
-        return _bulk_postgres(conn, rows)
-    return _bulk_sqlite(conn, rows)
+        return _bulk_postgres(conn, rows, state)
+    return _bulk_sqlite(conn, rows, state)
 
 
 _SQLITE_VARS = 900  # stay far below SQLite's bound-variable limit
@@ -71,33 +93,36 @@ def _sqlite_existing(cur: Any, hashes: Sequence[str]) -> dict[str, str]:
     return found
 
 
-def _sqlite_stamp(moment: datetime) -> str:
-    """SQLAlchemy's SQLite DATETIME text of a UTC moment: `YYYY-MM-DD HH:MM:SS.ffffff`."""
-    if moment.tzinfo is not UTC:
-        moment = moment.astimezone(UTC)
-    return moment.isoformat(" ", "microseconds")[:26]
+def _sqlite_params(rows: Sequence[NewRow]) -> list[tuple[str, str, str, str, str]]:
+    return [
+        (
+            r.id.replace("-", ""),  # sa.Uuid on SQLite: 32 hex digits
+            r.created_at,  # SQLAlchemy's SQLite DATETIME text, UTC
+            r.trace_version,
+            r.content_hash,
+            r.payload.decode("utf-8"),
+        )
+        for r in rows
+    ]
 
 
-def _bulk_sqlite(conn: Connection, rows: Sequence[NewRow]) -> tuple[dict[str, str], dict[str, str]]:
+def _bulk_sqlite(conn: Connection, rows: Sequence[NewRow], state: BulkState) -> Stored:
     # The caller holds SQLite's write lock (BEGIN IMMEDIATE) for the whole upload, so no
-    # other writer can slip in between this lookup and the insert.
+    # other writer can slip in between a lookup and the insert.
     cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
+        if state.direct:
+            cur.execute("SAVEPOINT tunix_rt_batch")
+            cur.executemany(_SQLITE_INSERT, _sqlite_params(rows))
+            if cur.rowcount == len(rows):
+                cur.execute("RELEASE tunix_rt_batch")
+                return {r.content_hash: r.id for r in rows}, {}
+            cur.execute("ROLLBACK TO tunix_rt_batch")
+            cur.execute("RELEASE tunix_rt_batch")
         existing = _sqlite_existing(cur, [r.content_hash for r in rows])
+        state.direct = not existing
         fresh = [r for r in rows if r.content_hash not in existing]
-        cur.executemany(
-            _SQLITE_INSERT,
-            [
-                (
-                    r.id.replace("-", ""),
-                    _sqlite_stamp(r.created_at),
-                    r.trace_version,
-                    r.content_hash,
-                    r.payload.decode("utf-8"),
-                )
-                for r in fresh
-            ],
-        )
+        cur.executemany(_SQLITE_INSERT, _sqlite_params(fresh))
         if cur.rowcount == len(fresh):
             return {r.content_hash: r.id for r in fresh}, existing
         # Something else conflicted (an id stored with other content): ask the table.
@@ -108,13 +133,14 @@ def _bulk_sqlite(conn: Connection, rows: Sequence[NewRow]) -> tuple[dict[str, st
         cur.close()
 
 
+_PG_COLUMNS = "(id, created_at, trace_version, content_hash, payload)"
 _PG_STAGING = (
     "CREATE TEMP TABLE IF NOT EXISTS tunix_rt_staging "
     "(id uuid, created_at timestamptz, trace_version text, content_hash text, payload text) "
     "ON COMMIT DROP"
 )
 _PG_MOVE = (
-    "INSERT INTO traces (id, created_at, trace_version, content_hash, payload) "
+    f"INSERT INTO traces {_PG_COLUMNS} "
     "SELECT id, created_at, trace_version, content_hash, payload FROM tunix_rt_staging "
     "ON CONFLICT DO NOTHING RETURNING content_hash, id::text"
 )
@@ -124,28 +150,46 @@ def _copy_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
-def _bulk_postgres(
-    conn: Connection, rows: Sequence[NewRow]
-) -> tuple[dict[str, str], dict[str, str]]:
+def _copy_text(rows: Sequence[NewRow]) -> bytes:
+    """The rows in COPY's text format, written directly: psycopg's per-row adaptation
+    (`write_row`) cost more than the server's work. Canonical JSON holds no raw tab or
+    newline, so doubling its backslashes is all the escaping it needs."""
+    buf = bytearray()
+    for r in rows:
+        version = _copy_escape(r.trace_version)
+        buf += f"{r.id}\t{r.created_at}+00\t{version}\t{r.content_hash}\t".encode()
+        buf += r.payload.replace(b"\\", b"\\\\")
+        buf += b"\n"
+    return bytes(buf)
+
+
+def _pg_direct(cur: Any, data: bytes) -> bool:
+    """COPY straight into `traces` under a savepoint; False (and nothing written) when a row
+    conflicts with a stored one, or with one a concurrent upload is writing."""
+    from psycopg import errors
+
+    cur.execute("SAVEPOINT tunix_rt_batch")
+    try:
+        with cur.copy(f"COPY traces {_PG_COLUMNS} FROM STDIN") as copy:
+            copy.write(data)
+    except (errors.UniqueViolation, errors.DeadlockDetected):
+        cur.execute("ROLLBACK TO SAVEPOINT tunix_rt_batch")
+        cur.execute("RELEASE SAVEPOINT tunix_rt_batch")
+        return False
+    cur.execute("RELEASE SAVEPOINT tunix_rt_batch")
+    return True
+
+
+def _bulk_postgres(conn: Connection, rows: Sequence[NewRow], state: BulkState) -> Stored:
     raw = conn.connection.dbapi_connection
+    data = _copy_text(rows)
     with raw.cursor() as cur:  # type: ignore[union-attr]
+        if state.direct and _pg_direct(cur, data):
+            return {r.content_hash: r.id for r in rows}, {}
         cur.execute(_PG_STAGING)
         cur.execute("TRUNCATE tunix_rt_staging")
-        copy_sql = (
-            "COPY tunix_rt_staging (id, created_at, trace_version, content_hash, payload) "
-            "FROM STDIN"
-        )
-        # COPY's text format written directly: psycopg's per-row adaptation (write_row) cost
-        # more than the server's work. Canonical JSON holds no raw tab/newline, so doubling
-        # its backslashes is all the escaping it needs.
-        buf = bytearray()
-        for r in rows:
-            version = _copy_escape(r.trace_version)
-            buf += f"{r.id}\t{r.created_at.isoformat()}\t{version}\t{r.content_hash}\t".encode()
-            buf += r.payload.replace(b"\\", b"\\\\")
-            buf += b"\n"
-        with cur.copy(copy_sql) as copy:
-            copy.write(buf)
+        with cur.copy(f"COPY tunix_rt_staging {_PG_COLUMNS} FROM STDIN") as copy:
+            copy.write(data)
         cur.execute(_PG_MOVE)
         inserted = dict(cur.fetchall())
         missing = [r.content_hash for r in rows if r.content_hash not in inserted]
@@ -155,6 +199,7 @@ def _bulk_postgres(
                 "SELECT content_hash, id::text FROM traces WHERE content_hash = ANY(%s)", (missing,)
             )
             existing = dict(cur.fetchall())
+        state.direct = not missing
     return inserted, existing
 
 

@@ -136,13 +136,17 @@ RejectFn = Callable[[RawRecord, list[RecordError]], None]
 
 
 def _store(
-    conn: Connection, batch: list[Prepared], result: UploadResult, lock: threading.Lock
+    conn: Connection,
+    batch: list[Prepared],
+    result: UploadResult,
+    lock: threading.Lock,
+    state: repo.BulkState | None = None,
 ) -> None:
     """Insert one batch and record each record's outcome, in input order."""
     first: dict[str, NewRow] = {}
     for item in batch:
         first.setdefault(item.row.content_hash, item.row)
-    inserted, existing = repo.bulk_insert(conn=conn, rows=list(first.values()))
+    inserted, existing = repo.bulk_insert(conn=conn, rows=list(first.values()), state=state)
     if any(item.row.tags for item in batch):
         tag_repo.add_pairs(conn=conn, pairs=_tag_pairs(batch, {**existing, **inserted}))
     with lock:
@@ -190,9 +194,11 @@ class _Writer:
         self.conn, self.result, self.lock = conn, result, lock
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tunix-rt-writer")
         self.pending: deque[Future[None]] = deque()
+        self.state = repo.BulkState()
 
     def submit(self, batch: list[Prepared]) -> None:
-        self.pending.append(self.pool.submit(_store, self.conn, batch, self.result, self.lock))
+        args = (self.conn, batch, self.result, self.lock, self.state)
+        self.pending.append(self.pool.submit(_store, *args))
         while len(self.pending) > 1:
             self.pending.popleft().result()
 
