@@ -2,11 +2,13 @@
 
 `TraceRow` is a trace as stored (what repositories return); `NewRow` a validated trace on its
 way in (its payload already canonical JSON). `to_record` is the stable JSON shape that
-`trace list --jsonl`, `trace show --json` and the `jsonl` export print, and that upload reads
-back: `{"id", "created_at", "trace_version", "content_hash", "payload", "tags"}`, the payload's
+`trace show --json` and `trace list --json` print, and that upload reads back:
+`{"id", "created_at", "trace_version", "content_hash", "payload", "tags"}`, the payload's
 keys in schema order whatever order the database kept them in. `tags` (sorted) are the trace's
 curation labels: stored in their own table, never part of the payload or its hash; upload
 applies a record's tags to the trace it stores or finds (RECORD_KEYS lists what may appear).
+`record_line` is the same record as one JSON line, built from a `RawRow` without decoding the
+stored payload: what `trace list --jsonl` and `trace export --to jsonl` print.
 
 A payload is stored as the text of its canonical JSON (the bytes its content hash was
 computed on) and parsed back with orjson by `parse_payload`. `created_at` lies within
@@ -108,3 +110,85 @@ def to_record(row: TraceRow) -> dict[str, Any]:
         "payload": schema_ordered(row.payload),
         "tags": list(row.tags),
     }
+
+
+# --- the read path: stored records passed through without decoding -----------------------
+
+_PAYLOAD_START = b'{"final_answer":'
+_VERSION_KEY = b',"trace_version":'
+
+
+class RawRow(NamedTuple):
+    """A stored trace as the database holds it, nothing decoded: what JSON Lines output and
+    every export format read (`record_line`, `tunix_rt.formats`).
+
+    `id` is the UUID as text (36 characters), `created_at` the UTC moment as
+    `datetime.isoformat()` writes it, `payload` the stored canonical JSON (bytes), `tags`
+    sorted.
+    """
+
+    id: str
+    created_at: str
+    content_hash: str
+    payload: bytes
+    tags: tuple[str, ...] = ()
+
+
+def _damaged(ident: str, why: str) -> DamagedTraceError:
+    return DamagedTraceError(
+        f"trace {ident} is damaged (its stored payload {why}): run `tunix-rt db doctor --deep`"
+    )
+
+
+def version_json(payload: bytes, ident: str) -> bytes:
+    """The `trace_version` of stored payload bytes as JSON text, cut from their end.
+
+    Canonical JSON sorts keys and the schema allows no key after `trace_version` at the top
+    level, so the payload ends with `,"trace_version":"..."}`; a quote inside a JSON string
+    is always escaped, so the last `,"trace_version":` is that key. Bytes that do not have
+    this shape were changed outside tunix-rt: a DamagedTraceError naming trace `ident`.
+    """
+    at = payload.rfind(_VERSION_KEY)
+    if at < 0 or not payload.startswith(_PAYLOAD_START) or not payload.endswith(b'"}'):
+        raise _damaged(ident, "is not canonical JSON")
+    return payload[at + len(_VERSION_KEY) : -1]
+
+
+def line_of(
+    ident: str, created_at: str, content_hash: str, payload: bytes, tags: tuple[str, ...]
+) -> bytes:
+    """The JSON line of a stored record: `to_record`'s keys, compact, the payload verbatim.
+
+    The payload is the stored canonical JSON (sorted keys, no whitespace: the bytes its
+    `content_hash` was computed on), passed through without decoding; the rest is ASCII that
+    needs no escaping (a UUID, an ISO time, a hex digest) except `trace_version`, which is the
+    payload's own JSON text of it, and the tags. `orjson.loads(line)` equals `to_record` of
+    the same trace.
+    """
+    return b"".join(
+        (
+            f'{{"id":"{ident}","created_at":"{created_at}","trace_version":'.encode(),
+            version_json(payload, ident),
+            f',"content_hash":"{content_hash}","payload":'.encode(),
+            payload,
+            b',"tags":',
+            orjson.dumps(tags) if tags else b"[]",
+            b"}\n",
+        )
+    )
+
+
+def record_line(row: RawRow) -> bytes:
+    """The JSON line of a stored record (`line_of`)."""
+    return line_of(*row)
+
+
+def parse_raw(row: RawRow) -> dict[str, Any]:
+    """The payload of a raw row, parsed (a damaged one is a DamagedTraceError naming it)."""
+    try:
+        value = orjson.loads(row.payload)
+    except orjson.JSONDecodeError:
+        raise _damaged(row.id, "is not JSON") from None
+    if not isinstance(value, dict):
+        raise _damaged(row.id, "is not a JSON object")
+    return value

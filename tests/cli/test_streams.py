@@ -41,7 +41,7 @@ def test_broken_pipe_exits_zero_quietly(loaded: str) -> None:
     ) as proc:
         assert proc.stdout is not None
         assert proc.stderr is not None
-        assert proc.stdout.readline().startswith(b'{"id": ')
+        assert proc.stdout.readline().startswith(b'{"id":"')
         proc.stdout.close()
         err = proc.stderr.read()
         assert proc.wait(timeout=60) == 0

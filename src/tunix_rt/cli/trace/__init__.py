@@ -12,6 +12,7 @@ app = typer.Typer(help="Upload, list, show, tag and delete reasoning traces.", n
 
 from tunix_rt.cli.trace import delete as _delete  # noqa: E402
 from tunix_rt.cli.trace import example as _example  # noqa: E402
+from tunix_rt.cli.trace import export as _export  # noqa: E402
 from tunix_rt.cli.trace import list as _list  # noqa: E402
 from tunix_rt.cli.trace import schema as _schema  # noqa: E402
 from tunix_rt.cli.trace import show as _show  # noqa: E402
@@ -28,3 +29,4 @@ app.command("delete")(_delete.delete)
 app.command("stats")(_stats.stats)
 app.command("example")(_example.example)
 app.command("schema")(_schema.schema)
+app.command("export")(_export.export)

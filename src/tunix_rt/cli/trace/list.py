@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from tunix_rt.cli._options import Cursor, JsonFlag, JsonlFlag, Limit, with_filter
-from tunix_rt.cli._output import emit_rows, handle_errors, output_format, say
+from tunix_rt.cli._output import data_out, emit_rows, handle_errors, output_format, say
 from tunix_rt.cli._state import state
 
 if TYPE_CHECKING:
@@ -32,6 +32,9 @@ def list_traces(
     from tunix_rt.services import traces as service
 
     fmt = output_format(as_json=as_json, as_jsonl=as_jsonl)
+    if fmt == "jsonl":
+        _jsonl(ctx, limit=limit, cursor=cursor, all_=all_, selection=selection)
+        return
     with state(ctx).database() as db:
         if all_:
             emit_rows(
@@ -60,3 +63,30 @@ def list_traces(
             say(f"more: tunix-rt trace list --cursor {page.next_cursor}")
         else:
             say(f"more: the same command with --cursor {page.next_cursor}")
+
+
+def _jsonl(
+    ctx: typer.Context, *, limit: int, cursor: str | None, all_: bool, selection: TraceFilter
+) -> None:
+    """`--jsonl`: the stored records as stored, streamed without decoding their payloads
+    (`records.record_line`), the same lines as `trace export --to jsonl`."""
+    from tunix_rt.formats import Options
+    from tunix_rt.services import export as service
+
+    out = data_out()
+    out.flush()
+    report = service.ExportReport("jsonl")
+    next_cursor = None
+    with state(ctx).database() as db:
+        if all_:
+            rows = service.stream(db, cursor=cursor, selection=selection)
+            service.write_lines(rows, "jsonl", Options(), out.buffer, report)
+        else:
+            page, next_cursor = service.page(db, limit=limit, cursor=cursor, selection=selection)
+            service.write_lines(page, "jsonl", Options(), out.buffer, report)
+    out.buffer.flush()
+    if next_cursor:
+        if selection.is_empty:
+            say(f"more: tunix-rt trace list --cursor {next_cursor}")
+        else:
+            say(f"more: the same command with --cursor {next_cursor}")

@@ -1,0 +1,304 @@
+"""Export: stored traces out as JSON Lines, in any format of `tunix_rt.formats`.
+
+The rows stream from the database as stored (`repositories.raw`: the payload's canonical JSON
+is never decoded for `jsonl`), each is rendered by the format's pure renderer, and the lines
+are written in chunks of about a megabyte: constant memory whatever the number of traces.
+The order is the one of every list, newest first with ties broken by id (descending), so the
+same selection of the same data always gives the same bytes, on SQLite and PostgreSQL alike.
+
+`write_lines` is the core that `dataset export` reuses with its own rows; `export` selects
+with a TraceFilter; `page` / `stream` are `trace list --jsonl`'s read path. Where the bytes
+go (stdout, an atomic file) is the caller's choice.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import signal
+import sys
+from collections import deque
+from collections.abc import Iterable, Iterator
+from contextlib import closing
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import BinaryIO
+
+from tunix_rt.db.database import Database
+from tunix_rt.db.engine import translate_errors
+from tunix_rt.errors import TunixRtError
+from tunix_rt.filters import TraceFilter
+from tunix_rt.formats import (
+    CONTROL_TOKENS_LEFT,
+    FORMATS,
+    RAW,
+    REWARD_MISMATCH,
+    SANITIZED,
+    Options,
+    Renderer,
+)
+from tunix_rt.records import RawRow, line_of
+from tunix_rt.repositories import raw as repo
+from tunix_rt.services import selection as select
+from tunix_rt.services.traces import decode_cursor
+
+CHUNK_BYTES = 1 << 20  # write when this much is waiting
+EXAMPLES = 5  # ids kept per kind of problem, for the report
+FLAGS = (CONTROL_TOKENS_LEFT, SANITIZED, REWARD_MISMATCH)
+
+
+class NoStepScoresError(TunixRtError):
+    """`--labels` asked for per-step scores, which no tunix-rt stores yet."""
+
+
+@dataclass
+class ExportReport:
+    """What an export wrote, and the traces its format reported.
+
+    `flagged[FLAG]` counts the traces a renderer flagged (`formats.CONTROL_TOKENS_LEFT`,
+    `SANITIZED`, `REWARD_MISMATCH`); `examples[FLAG]` holds the first ids.
+    """
+
+    format: str
+    count: int = 0
+    bytes: int = 0
+    flagged: dict[int, int] = field(default_factory=lambda: dict.fromkeys(FLAGS, 0))
+    examples: dict[int, list[str]] = field(default_factory=lambda: {f: [] for f in FLAGS})
+
+    @property
+    def problems(self) -> int:
+        """Traces that `--strict` fails on: control tokens left in, reward mismatches."""
+        return self.flagged[CONTROL_TOKENS_LEFT] + self.flagged[REWARD_MISMATCH]
+
+    def flag(self, flags: int, ident: str) -> None:
+        for flag in FLAGS:
+            if flags & flag:
+                self.flagged[flag] += 1
+                if len(self.examples[flag]) < EXAMPLES:
+                    self.examples[flag].append(ident)
+
+
+class _Sink:
+    """Lines on their way to `out`, written in chunks of about CHUNK_BYTES."""
+
+    def __init__(self, out: BinaryIO, report: ExportReport) -> None:
+        self.out, self.report = out, report
+        self.parts: list[bytes] = []
+        self.waiting = 0
+
+    def add(self, data: bytes, lines: int) -> None:
+        self.parts.append(data)
+        self.waiting += len(data)
+        self.report.count += lines
+        if self.waiting >= CHUNK_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.parts:
+            self.out.write(b"".join(self.parts))
+            self.report.bytes += self.waiting
+            self.parts.clear()
+            self.waiting = 0
+
+
+def _pass_through(rows: Iterator[RawRow], sink: _Sink) -> None:
+    """`jsonl`: the stored records' lines, joined a thousand at a time (the hot path of
+    `trace list --jsonl`: nothing per row but the line itself)."""
+    parts: list[bytes] = []
+    for row in rows:
+        parts.append(line_of(*row))
+        if len(parts) == 1000:
+            sink.add(b"".join(parts), 1000)
+            parts.clear()
+    sink.add(b"".join(parts), len(parts))
+
+
+def _render_here(
+    rows: Iterator[RawRow], render: Renderer, options: Options, sink: _Sink, limit: int | None
+) -> bool:
+    """Render up to `limit` rows (all when None) in this process; True when rows are left."""
+    report = sink.report
+    for n, row in enumerate(rows, start=1):
+        line, flags = render(row, options)
+        if flags:
+            report.flag(flags, row.id)
+        sink.add(line, 1)
+        if n == limit:
+            return True
+    return False
+
+
+def write_lines(
+    rows: Iterable[RawRow],
+    to: str,
+    options: Options,
+    out: BinaryIO,
+    report: ExportReport,
+    *,
+    workers: int | None = None,
+) -> ExportReport:
+    """Render every row in format `to` and write the lines to `out`, in order, in large
+    chunks; counts and flagged traces go to `report`.
+
+    Rendering (a JSON parse, the text, a JSON dump) costs more than reading the row, so after
+    the first PARALLEL_AFTER rows the rest go in batches to `workers` processes (default: one
+    per CPU; 0: none) while this process reads and writes; at most IN_FLIGHT batches per
+    worker are outstanding, so memory stays bounded, and results are written in the order
+    the rows came, so the bytes are the same either way. `jsonl` is never parallel: it only
+    joins bytes.
+    """
+    render = FORMATS[to]
+    sink = _Sink(out, report)
+    remaining = iter(rows)
+    count = default_workers() if workers is None else workers
+    if to in RAW:
+        _pass_through(remaining, sink)
+    elif count < 1:
+        _render_here(remaining, render, options, sink, None)
+    elif _render_here(remaining, render, options, sink, PARALLEL_AFTER):
+        _render_in_workers(remaining, to, options, sink, count)
+    sink.flush()
+    return report
+
+
+# --- rendering in worker processes ----------------------------------------------------------
+
+PARALLEL_AFTER = 2_000  # rows rendered here first: small exports never start a worker
+BATCH = 500  # rows per worker task
+IN_FLIGHT = 3  # batches per worker outstanding
+_worker_render: Renderer | None = None
+_worker_options = Options()
+
+
+def default_workers() -> int:
+    """One worker per CPU this process may use (at most 8), none on one CPU or off Linux
+    (the workers are forked, and only Linux can tie their lives to this process)."""
+    if not sys.platform.startswith("linux"):
+        return 0
+    cpus = len(os.sched_getaffinity(0))
+    return 0 if cpus < 2 else min(cpus, 8)
+
+
+def _worker_start(parent: int, to: str, options: Options) -> None:  # pragma: no cover
+    """Worker initializer: render format `to`; die with this export, even on SIGKILL.
+
+    Ctrl-C and SIGTERM are left to the parent, which stops the workers: a worker that took
+    them too would print a traceback of its own.
+    """
+    global _worker_render, _worker_options
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+    _worker_render, _worker_options = FORMATS[to], options
+
+
+def _render_batch(batch: list[RawRow]) -> tuple[bytes, int, list[tuple[str, int]]]:
+    """In a worker: the batch's lines joined, their number, and the flagged (id, flags)."""
+    render, options = _worker_render, _worker_options
+    assert render is not None
+    lines: list[bytes] = []
+    flagged: list[tuple[str, int]] = []
+    for row in batch:
+        line, flags = render(row, options)
+        lines.append(line)
+        if flags:
+            flagged.append((row.id, flags))
+    return b"".join(lines), len(lines), flagged
+
+
+def _render_in_workers(
+    rows: Iterator[RawRow], to: str, options: Options, sink: _Sink, workers: int
+) -> None:
+    """Forked workers render batches; this process reads the rows and writes the results in
+    order. Forking with the database connection open is safe here: the workers never touch
+    it, end with `os._exit` (no finalizer closes anything) and die with this process."""
+    import multiprocessing
+    from concurrent.futures import Future, ProcessPoolExecutor
+
+    pool = ProcessPoolExecutor(
+        workers,
+        mp_context=multiprocessing.get_context("fork"),
+        initializer=_worker_start,
+        initargs=(os.getpid(), to, options),
+    )
+    pending: deque[Future[tuple[bytes, int, list[tuple[str, int]]]]] = deque()
+
+    def collect() -> None:
+        data, lines, flagged = pending.popleft().result()
+        for ident, flags in flagged:
+            sink.report.flag(flags, ident)
+        sink.add(data, lines)
+
+    try:
+        while batch := list(islice(rows, BATCH)):
+            pending.append(pool.submit(_render_batch, batch))
+            if len(pending) >= workers * IN_FLIGHT:
+                collect()
+        while pending:
+            collect()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def export(
+    db: Database,
+    *,
+    to: str,
+    out: BinaryIO,
+    selection: TraceFilter | None = None,
+    options: Options | None = None,
+    labels: str | None = None,
+    workers: int | None = None,
+) -> ExportReport:
+    """Write the selected traces to `out` in format `to` (a FORMATS key), newest first;
+    `workers` as for `write_lines`."""
+    if labels is not None:
+        raise NoStepScoresError(
+            f"--labels {labels}: no per-step scores are stored yet (they come with step "
+            "scoring); without --labels every step is labelled true"
+        )
+    report = ExportReport(to)
+    with translate_errors(db.url), db.engine.connect() as conn:
+        where = select.conditions(conn=conn, selection=selection or TraceFilter())
+        # closed before the connection, also when a renderer raises (a damaged trace)
+        with closing(repo.rows(conn=conn, where=where)) as rows:
+            write_lines(rows, to, options or Options(), out, report, workers=workers)
+    return report
+
+
+# --- trace list --jsonl ---------------------------------------------------------------------
+
+
+def cursor_of(row: RawRow) -> str:
+    """The `--cursor` token that continues after `row` (as `services.traces.encode_cursor`)."""
+    raw = f"{row.created_at}|{row.id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def page(
+    db: Database, *, limit: int, cursor: str | None, selection: TraceFilter | None = None
+) -> tuple[list[RawRow], str | None]:
+    """One page of `trace list` as stored rows, and the cursor of the next page (or None)."""
+    after = decode_cursor(cursor) if cursor else None
+    with translate_errors(db.url), db.engine.connect() as conn:
+        where = select.conditions(conn=conn, selection=selection or TraceFilter())
+        rows = list(repo.rows(conn=conn, where=where, after=after, limit=limit + 1))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, cursor_of(rows[-1]) if more and rows else None
+
+
+def stream(
+    db: Database, *, cursor: str | None = None, selection: TraceFilter | None = None
+) -> Iterator[RawRow]:
+    """Every selected trace as stored, newest first, streamed (constant memory)."""
+    after = decode_cursor(cursor) if cursor else None
+    with translate_errors(db.url), db.engine.connect() as conn:
+        where = select.conditions(conn=conn, selection=selection or TraceFilter())
+        with closing(repo.rows(conn=conn, where=where, after=after)) as rows:
+            yield from rows
