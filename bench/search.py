@@ -199,7 +199,6 @@ def measure(url: str, count: int, env: dict[str, str]) -> None:
 
 
 SQLITE_DROP = (
-    "DROP TRIGGER trace_search_ai",
     "DROP TRIGGER trace_search_ad",
     "DROP TRIGGER trace_search_au",
     "DROP TABLE trace_search_fts",
