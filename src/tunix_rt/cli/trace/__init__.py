@@ -10,9 +10,11 @@ import typer
 
 app = typer.Typer(help="Upload, list, show, tag and delete reasoning traces.", no_args_is_help=True)
 
+from tunix_rt.cli.trace import contamination as _contamination  # noqa: E402
 from tunix_rt.cli.trace import delete as _delete  # noqa: E402
 from tunix_rt.cli.trace import example as _example  # noqa: E402
 from tunix_rt.cli.trace import export as _export  # noqa: E402
+from tunix_rt.cli.trace import lint as _lint  # noqa: E402
 from tunix_rt.cli.trace import list as _list  # noqa: E402
 from tunix_rt.cli.trace import schema as _schema  # noqa: E402
 from tunix_rt.cli.trace import show as _show  # noqa: E402
@@ -30,3 +32,5 @@ app.command("stats")(_stats.stats)
 app.command("example")(_example.example)
 app.command("schema")(_schema.schema)
 app.command("export")(_export.export)
+app.command("lint")(_lint.lint)
+app.command("contamination")(_contamination.contamination)
