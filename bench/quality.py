@@ -13,6 +13,14 @@ its numbers against the goals of issue 10:
   per kind and matches on clean prompts (goal: 100% and none); speed of the matcher alone and
   of the whole `trace contamination` process. Goal >= 40,000 traces/s per core.
 
+- `dupes`: near-duplicate pairs planted over clean traces (1-2% word edits, truncated and
+  reordered steps, CJK with a character or two changed, short traces differing in case and
+  punctuation, case-and-spacing copies, pairs at similarity 0.80..0.85); recall per kind and
+  members reported below the threshold (goal: recall >= 0.95, precision 1.0) of `trace dupes
+  --near` and of a reference built on datasketch (MinHash, MinHashLSH with the same 21 x 6
+  bands, the same shingles, each candidate checked on its shingle sets); speed against that
+  reference, both whole pipelines from the SQLite file to clusters (goal >= 1.4x); the same
+  store again once checked, and after 10,000 more traces (only those are sketched).
 
 Sections are functions taking the `Bench`; `SECTIONS` lists them and `main` runs them all (or
 those named with --only). More sections (dupes, scores) go beside these two.
@@ -35,7 +43,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -276,6 +284,7 @@ class Bench:
     eval_planted: dict[int, tuple[str, str]]  # trace index -> (kind of copy, eval item id)
     file: Path
     stores: dict[str, tuple[str, list[str]]] = field(default_factory=dict)  # label -> (url, ids)
+    dupes_planted: list[tuple[int, int, str]] = field(default_factory=list)  # (source, copy, kind)
 
 
 LINT_RULES = [
@@ -327,11 +336,12 @@ def generate(count: int, tmp: Path, seed: int = 11) -> Bench:
             lint_planted.pop(n, None)
             traces[n].update(clean_trace(rng, text))
             eval_planted[n] = (kind, item["id"])
+    dupes_planted = plant_dupes(traces, slots, rng)
     file = tmp / "quality.jsonl"
     with file.open("wb") as out:
         for t in traces:
             out.write(orjson.dumps(t) + b"\n")
-    return Bench(tmp, traces, lint_planted, eval_planted, file)
+    return Bench(tmp, traces, lint_planted, eval_planted, file, dupes_planted=dupes_planted)
 
 
 def store(bench: Bench, label: str, url: str) -> None:
@@ -479,9 +489,316 @@ def report_eval_recall(bench: Bench, found: set[int], label: str) -> None:
     )
 
 
+# --- dupes ----------------------------------------------------------------------------------
+
+DUPE_KINDS = [
+    "word-edit",
+    "truncated",
+    "reordered",
+    "cjk",
+    "short",
+    "exact-case-space",
+    "at-threshold",  # words replaced until the exact similarity is 0.80..0.85
+]
+CJK_CHARS = (
+    "的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动同工也能下"
+    "过子说产种面而方后多定行学法所民得经十三之进着等部度家电力里如水化高自二理起小物现实加量都两"
+    "体制机当使点从业本去把性好应开它合还因由其些然前外天政四日那社义事平形相全表间样与关各重新线"
+)
+CJK_STOPS = "\uff0c\u3002"  # fullwidth comma, ideographic full stop
+
+
+def _cjk_sentence(rng: random.Random, low: int = 18, high: int = 40) -> str:
+    text = "".join(rng.choice(CJK_CHARS) for _ in range(rng.randint(low, high)))
+    cut = rng.randrange(5, len(text) - 5)
+    return text[:cut] + CJK_STOPS[0] + text[cut:] + CJK_STOPS[1]
+
+
+def _words(t: dict[str, Any]) -> int:
+    return sum(len(s["content"].split()) for s in t["steps"]) + len(t["prompt"].split())
+
+
+def _dupe_source(kind: str, rng: random.Random) -> dict[str, Any]:
+    """A clean trace to copy: long enough that a 1-2% edit is a word or two."""
+    if kind == "cjk":
+        answer = str(rng.randint(0, 10_000))
+        steps = [_cjk_sentence(rng) for _ in range(rng.randint(2, 5))]
+        steps.append(f"\u6240\u4ee5\u7b54\u6848\u662f {answer}\u3002")  # "so the answer is"
+        return {
+            "trace_version": "1.0",
+            "prompt": _cjk_sentence(rng, 20, 50),
+            "final_answer": answer,
+            "steps": [{"i": i, "type": "calc", "content": c} for i, c in enumerate(steps)],
+            "meta": {"bench": "quality"},
+        }
+    if kind == "short":
+        answer = str(rng.randint(0, 99))
+        words = " ".join(rng.choice(VOCAB) for _ in range(rng.randint(1, 3)))
+        words += f" {rng.randint(100, 99_999)}"  # distinct from the other short traces
+        return {
+            "trace_version": "1.0",
+            "prompt": words.capitalize() + "?",
+            "final_answer": answer,
+            "steps": [{"i": 0, "type": "answer", "content": f"It is {answer}."}],
+            "meta": {"bench": "quality"},
+        }
+    while True:
+        t = clean_trace(rng, clean_prompt(rng))
+        if _words(t) >= 60 and len(t["steps"]) >= 4:
+            return t
+
+
+def _dupe_copy(kind: str, src: dict[str, Any], rng: random.Random) -> dict[str, Any]:
+    """A near-duplicate of `src`; the last step (with the answer) stays last."""
+    t = json.loads(json.dumps(src))
+    steps = t["steps"]
+    if kind == "word-edit":  # 1-2% of the words of the steps replaced
+        places = [
+            (n, k) for n, s in enumerate(steps[:-1]) for k in range(len(s["content"].split()))
+        ]
+        for n, k in rng.sample(places, max(1, round(_words(t) * rng.uniform(0.01, 0.02)))):
+            words = steps[n]["content"].split()
+            words[k] = rng.choice(["quux", "zorp", "blat"])
+            steps[n]["content"] = " ".join(words)
+    elif kind == "truncated":  # the end of the longest middle step cut (5-8% of the words)
+        n = max(range(len(steps) - 1), key=lambda j: len(steps[j]["content"].split()))
+        words = steps[n]["content"].split()
+        cut = max(1, min(len(words) - 2, round(_words(t) * rng.uniform(0.05, 0.08))))
+        steps[n]["content"] = " ".join(words[:-cut])
+    elif kind == "reordered":  # the steps before the answer in another order
+        body = steps[:-1]
+        while body == steps[:-1]:
+            body = rng.sample(steps[:-1], len(body))
+        t["steps"] = [*body, steps[-1]]
+        _renumber(t["steps"])
+    elif kind == "cjk":  # one or two characters of a step replaced
+        n = rng.randrange(len(steps) - 1)
+        chars = list(steps[n]["content"])
+        for k in rng.sample(range(len(chars) - 1), rng.randint(1, 2)):
+            chars[k] = rng.choice(CJK_CHARS.replace(chars[k], ""))
+        steps[n]["content"] = "".join(chars)
+    elif kind == "at-threshold":
+        from tunix_rt.dupes import folded_parts, jaccard, shingles
+
+        base = shingles(folded_parts(src))
+        while True:
+            trial = json.loads(json.dumps(t))
+            while (sim := jaccard(base, shingles(folded_parts(trial)))) >= 0.85:
+                step = trial["steps"][rng.randrange(len(trial["steps"]) - 1)]
+                words = step["content"].split()
+                words[rng.randrange(len(words))] = rng.choice(["quux", "zorp", "blat"])
+                step["content"] = " ".join(words)
+            if sim >= 0.8:
+                return trial
+    elif kind == "short":  # punctuation, case and spacing
+        t["prompt"] = " ".join(t["prompt"].rstrip("?").lower().split()) + " ?!"
+        steps[0]["content"] = steps[0]["content"].upper().rstrip(".")
+    else:  # exact-case-space
+        t["prompt"] = "  ".join(t["prompt"].upper().split())
+    return t
+
+
+def plant_dupes(
+    traces: list[dict[str, Any]], slots: Iterator[int], rng: random.Random
+) -> list[tuple[int, int, str]]:
+    """Near-duplicate pairs (source index, copy index, kind) written over clean traces."""
+    planted = []
+    per_kind = max(2, len(traces) // 1000)
+    for kind in DUPE_KINDS:
+        for _ in range(per_kind):
+            src, dst = next(slots), next(slots)
+            traces[src] = _dupe_source(kind, rng)
+            traces[dst] = _dupe_copy(kind, traces[src], rng)
+            planted.append((src, dst, kind))
+    return planted
+
+
+def _reference_dupes(db: Path, threshold: float, params: tuple[int, int] | None) -> Any:
+    """The reference: datasketch MinHash (128 permutations, its default SHA-1 hash) over the
+    same shingles, MinHashLSH, each candidate pair checked on its shingle sets, union-find.
+    Returns (clusters as sets of ids, candidate pairs, LSH bands x rows)."""
+    import sqlite3
+
+    from datasketch import MinHash, MinHashLSH
+
+    from tunix_rt.dupes import UnionFind, folded_parts, jaccard, shingles
+
+    conn = sqlite3.connect(db)
+    rows = conn.execute("SELECT id, payload FROM traces ORDER BY id").fetchall()
+    conn.close()
+    lsh = MinHashLSH(threshold=threshold, num_perm=128, params=params)
+    texts: list[str] = []
+    hashes = []
+    with lsh.insertion_session() as session:
+        for n, (_, payload) in enumerate(rows):
+            texts.append(payload)
+            m = MinHash(num_perm=128)
+            m.update_batch(
+                [s.encode("utf-8") for s in shingles(folded_parts(orjson.loads(payload)))]
+            )
+            hashes.append(m)
+            session.insert(n, m, check_duplication=False)
+    cache: dict[int, set[str]] = {}
+
+    def sh(n: int) -> set[str]:
+        if n not in cache:
+            cache[n] = shingles(folded_parts(orjson.loads(texts[n])))
+        return cache[n]
+
+    uf = UnionFind(len(rows))
+    checked = 0
+    for n, m in enumerate(hashes):
+        for other in lsh.query(m):
+            if other > n and uf.find(n) != uf.find(other):
+                checked += 1
+                if jaccard(sh(n), sh(other)) >= threshold:
+                    uf.union(n, other)
+    clusters = [{rows[k][0] for k in g} for g in uf.groups()]
+    return clusters, checked, (lsh.b, lsh.r)
+
+
+def _id_text(ident: Any) -> str:
+    return str(uuid.UUID(str(ident)))
+
+
+def dupes_section(bench: Bench) -> None:
+    import shutil
+    import sqlite3
+
+    from tunix_rt.dupes import folded_parts, jaccard, shingles
+
+    threshold = 0.8
+    planted = bench.dupes_planted
+    print(
+        f"\n== dupes --near: {len(bench.traces):,} traces, {len(planted):,} planted pairs "
+        f"({len(planted) // len(DUPE_KINDS)} of each of {', '.join(DUPE_KINDS)}) =="
+    )
+    sims = {
+        (a, b): jaccard(*(shingles(folded_parts(bench.traces[k])) for k in (a, b)))
+        for a, b, _ in planted
+    }
+    below = [(a, b) for (a, b), s in sims.items() if s < threshold]
+    print(
+        f"  planted pairs by exact similarity: min {min(sims.values()):.3f}, "
+        f"median {sorted(sims.values())[len(sims) // 2]:.3f}; below {threshold}: {len(below)}"
+    )
+
+    def recall_line(label: str, clusters: list[set[str]], ids: list[str]) -> bool:
+        where = {i: n for n, c in enumerate(clusters) for i in c}
+        by_kind: dict[str, list[bool]] = defaultdict(list)
+        for a, b, kind in planted:
+            ia, ib = ids[a], ids[b]
+            by_kind[kind].append(ia in where and where.get(ia) == where.get(ib))
+        found = sum(sum(v) for v in by_kind.values())
+        pair_sets = {frozenset((ids[a], ids[b])) for a, b, _ in planted}
+        index = {ident: n for n, ident in enumerate(ids)}
+        strays = 0  # clusters that are not one planted pair
+        false = 0  # members with no member of their cluster at >= threshold
+        for c in clusters:
+            if frozenset(c) not in pair_sets:
+                strays += 1
+            shs = {i: shingles(folded_parts(bench.traces[index[i]])) for i in c}
+            false += sum(
+                1 for i in c if max(jaccard(shs[i], shs[j]) for j in c if j != i) < threshold
+            )
+        recall = found / len(planted)
+        precision_ok = false == 0
+        parts = ", ".join(f"{k} {sum(v)}/{len(v)}" for k, v in by_kind.items())
+        verdict = "meets" if recall >= 0.95 and precision_ok else "MISSES"
+        print(
+            f"  {label}: recall {found}/{len(planted)} = {recall:.3f} ({parts}); members "
+            f"below the threshold: {false} (precision {'1.0' if precision_ok else '< 1'}); "
+            f"other clusters: {strays} ({verdict} goal: recall >= 0.95, precision 1.0)"
+        )
+        return recall >= 0.95 and precision_ok
+
+    url, ids = bench.stores["SQLite"]
+    db = Path(url.removeprefix("sqlite:///"))
+    ids = [_id_text(i) for i in ids]
+
+    def ours(u: str) -> tuple[float, float, dict[str, Any]]:
+        wall, cpu, out = run_process([TUNIX, "--db", u, "trace", "dupes", "--near", "--json"])
+        return wall, cpu, orjson.loads(out)
+
+    def forget(path: Path) -> None:
+        with sqlite3.connect(path) as conn:
+            conn.execute("DELETE FROM trace_sketches")
+
+    results = []
+    for _ in range(3):  # cold runs: every signature computed (and stored)
+        forget(db)
+        results.append(ours(url))
+    wall, cpu, report = min(results, key=lambda r: r[1])
+    clusters = [{m["id"] for m in c["members"]} for c in report["clusters"]]
+    print(
+        f"  {'trace dupes --near, nothing stored (SQLite)':<48} {wall:6.2f} s wall, "
+        f"{cpu:6.2f} s CPU ({report['sketched']:,} sketched, "
+        f"{report['lsh']['candidate_pairs']:,} candidate pairs; best of 3)"
+    )
+    recall_line("trace dupes --near", clusters, ids)
+
+    start, cpu0 = time.perf_counter(), time.process_time()
+    ref_clusters, ref_checked, (b, r) = _reference_dupes(db, threshold, (21, 6))
+    ref_wall, ref_cpu = time.perf_counter() - start, time.process_time() - cpu0
+    print(
+        f"  {'datasketch reference, 21 x 6 bands':<48} {ref_wall:6.2f} s wall, "
+        f"{ref_cpu:6.2f} s CPU ({ref_checked:,} candidate pairs)"
+    )
+    recall_line("reference 21 x 6", [{_id_text(i) for i in c} for c in ref_clusters], ids)
+    ratio_wall, ratio_cpu = ref_wall / wall, ref_cpu / cpu
+    verdict = "meets" if min(ratio_wall, ratio_cpu) >= 1.4 else "MISSES"
+    print(
+        f"  speed vs the datasketch reference: {ratio_wall:.2f}x wall, {ratio_cpu:.2f}x CPU "
+        f"({verdict} goal >= 1.4x)"
+    )
+    ref_default, _, (b, r) = _reference_dupes(db, threshold, None)
+    recall_line(
+        f"reference MinHashLSH(threshold=0.8) = {b} x {r} bands (not a goal)",
+        [{_id_text(i) for i in c} for c in ref_default],
+        ids,
+    )
+
+    warm = min((ours(url) for _ in range(3)), key=lambda r: r[1])
+    print(
+        f"  {'trace dupes --near, all stored (SQLite)':<48} {warm[0]:6.2f} s wall, "
+        f"{warm[1]:6.2f} s CPU ({warm[2]['sketched']:,} sketched; best of 3)"
+    )
+    # 10,000 more traces in a copy of the checked store: only they are sketched.
+    grown = bench.tmp / "dupes-grown.db"
+    shutil.copy(db, grown)
+    rng = random.Random(99)
+    more = bench.tmp / "more.jsonl"
+    with more.open("wb") as out:
+        for _ in range(10_000):
+            out.write(orjson.dumps(clean_trace(rng, clean_prompt(rng))) + b"\n")
+    subprocess.run(
+        [TUNIX, "--db", f"sqlite:///{grown}", "trace", "upload", str(more), "-q"],
+        check=True,
+        capture_output=True,
+    )
+    wall2, cpu2, after = ours(f"sqlite:///{grown}")
+    print(
+        f"  {'+10,000 traces, then trace dupes --near':<48} {wall2:6.2f} s wall, "
+        f"{cpu2:6.2f} s CPU ({after['sketched']:,} of {after['checked']:,} sketched; "
+        f"{cpu2 / cpu:.2f} of the first run's CPU)"
+    )
+    for label, (u, pg_ids) in bench.stores.items():
+        if label == "SQLite":
+            continue
+        cold = ours(u)
+        again = ours(u)
+        got = [{m["id"] for m in c["members"]} for c in cold[2]["clusters"]]
+        print(
+            f"  {'trace dupes --near (' + label + ')':<48} {cold[0]:6.2f} s wall, "
+            f"{cold[1]:6.2f} s CPU; all stored: {again[0]:.2f} s wall, {again[1]:.2f} s CPU"
+        )
+        recall_line(label, got, [_id_text(i) for i in pg_ids])
+
+
 SECTIONS: dict[str, Callable[[Bench], None]] = {
     "lint": lint_section,
     "contamination": contamination_section,
+    "dupes": dupes_section,
 }
 
 

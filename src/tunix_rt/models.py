@@ -146,3 +146,27 @@ def include_in_comparison(name: str | None, type_: str, parent_names: Any) -> bo
         return True
     return not any(name == obj or name.startswith(obj + "_") for obj in SEARCH_INDEX_OBJECTS)
 
+
+class TraceSketch(SQLModel, table=True):
+    """What `trace dupes` computed for a trace, so a store it checked is not checked again.
+
+    Keyed by trace id and valid for the `content_hash` and `scheme` it was computed with
+    (`tunix_rt.dupes.SCHEME`); a row that matches neither is computed again and replaced.
+    `exact_key` is the SHA-256 of the normalised content (exact duplicates share it);
+    `signature` the MinHash (128 little-endian uint32), NULL until `--near` first needs it.
+    Deleting a trace deletes its row (ON DELETE CASCADE).
+    """
+
+    __tablename__ = "trace_sketches"
+
+    trace_id: uuid.UUID = Field(
+        sa_column=sa.Column(
+            sa.Uuid(),
+            sa.ForeignKey("traces.id", ondelete="CASCADE"),
+            primary_key=True,
+        )
+    )
+    content_hash: str = Field(max_length=64, nullable=False)
+    scheme: str = Field(max_length=32, nullable=False)
+    exact_key: str = Field(max_length=64, nullable=False)
+    signature: bytes | None = Field(default=None, sa_type=sa.LargeBinary, nullable=True)

@@ -17,6 +17,7 @@ SCHEMA_REVISIONS: tuple[str, ...] = (
     "bfd47cbe5af2",
     "39285fa4ba26",
     "0156b0cf5fc5",
+    "e908cddca7f1",
 )
 HEAD = SCHEMA_REVISIONS[-1]
 UPGRADE_HINT = "run `tunix-rt db upgrade`"

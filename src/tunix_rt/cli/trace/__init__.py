@@ -12,6 +12,7 @@ app = typer.Typer(help="Upload, list, show, tag and delete reasoning traces.", n
 
 from tunix_rt.cli.trace import contamination as _contamination  # noqa: E402
 from tunix_rt.cli.trace import delete as _delete  # noqa: E402
+from tunix_rt.cli.trace import dupes as _dupes  # noqa: E402
 from tunix_rt.cli.trace import example as _example  # noqa: E402
 from tunix_rt.cli.trace import export as _export  # noqa: E402
 from tunix_rt.cli.trace import lint as _lint  # noqa: E402
@@ -34,3 +35,4 @@ app.command("schema")(_schema.schema)
 app.command("export")(_export.export)
 app.command("lint")(_lint.lint)
 app.command("contamination")(_contamination.contamination)
+app.command("dupes")(_dupes.dupes)
