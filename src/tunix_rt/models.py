@@ -107,6 +107,7 @@ class TraceTag(SQLModel, table=True):
     )
     tag: str = Field(max_length=64, primary_key=True)
 
+
 class TraceSearch(SQLModel, table=True):
     """The searchable text of a trace, kept by `repositories/search.py`.
 
@@ -170,3 +171,51 @@ class TraceSketch(SQLModel, table=True):
     scheme: str = Field(max_length=32, nullable=False)
     exact_key: str = Field(max_length=64, nullable=False)
     signature: bytes | None = Field(default=None, sa_type=sa.LargeBinary, nullable=True)
+
+
+class Dataset(SQLModel, table=True):
+    """A frozen dataset: which traces (by id and content hash) are in which split.
+
+    One row per (name, version); `dataset build` never replaces one (see `dataset/`).
+    `filter` is the selection in words, `ratios` the splits as `train=0.9,test=0.1` (the
+    order assignment uses), `pick` `latest` or `random`.
+    """
+
+    __tablename__ = "datasets"
+    __table_args__ = (sa.UniqueConstraint("name", "version", name="uq_datasets_name_version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=128, nullable=False)
+    version: int = Field(nullable=False)
+    created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    filter: str = Field(sa_type=sa.Text, nullable=False)
+    seed: int = Field(sa_type=sa.BigInteger, nullable=False)
+    pick: str = Field(max_length=16, nullable=False)
+    limit: int | None = Field(default=None, nullable=True)
+    ratios: str = Field(max_length=512, nullable=False)
+    tool_version: str = Field(max_length=64, nullable=False)
+
+
+class DatasetTrace(SQLModel, table=True):
+    """A trace in a frozen dataset: its content hash at build time and its split.
+
+    Deleting the dataset deletes its rows. Deleting a trace that a dataset holds is refused by
+    `trace delete` unless `--force` (`services.delete.held_by_datasets`). `trace_id` has no
+    foreign key on purpose: a forced delete leaves the row, so the dataset still says what
+    it held and `dataset export` refuses, naming the missing traces, instead of silently
+    exporting fewer.
+    """
+
+    __tablename__ = "dataset_traces"
+    __table_args__ = (sa.Index("ix_dataset_traces_trace_id", "trace_id"),)
+
+    dataset_id: int = Field(
+        sa_column=sa.Column(
+            sa.Integer(),
+            sa.ForeignKey("datasets.id", ondelete="CASCADE"),
+            primary_key=True,
+        )
+    )
+    trace_id: uuid.UUID = Field(sa_column=sa.Column(sa.Uuid(), primary_key=True))
+    content_hash: str = Field(max_length=64, nullable=False)
+    split: str = Field(max_length=64, nullable=False)

@@ -289,46 +289,26 @@ def test_a_failing_delete_leaves_everything(
     assert tag_counts(cli) == {"boom": 1, "junk": 2, "keep": 2}
 
 
-@pytest.fixture
-def dataset_table(db_url: str) -> Iterator[str]:
-    """A stand-in for the datasets issue's membership table (`dataset_traces`)."""
-    create = (
-        "CREATE TABLE dataset_traces (dataset_id TEXT NOT NULL, trace_id {} NOT NULL "
-        "REFERENCES traces (id) ON DELETE CASCADE)"
-    )
-    if db_url.startswith("sqlite"):
-        with sqlite3.connect(db_url.removeprefix("sqlite:///")) as conn:
-            conn.execute(create.format("CHAR(32)"))
-        yield db_url
-        return
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute(create.format("uuid"))
-    try:
-        yield db_url
-    finally:
-        with psycopg.connect(db_url, autocommit=True) as conn:
-            conn.execute("DROP TABLE dataset_traces")
-
-
-def test_traces_held_by_a_dataset_need_force(cli: Cli, five: list[str], dataset_table: str) -> None:
+def test_traces_held_by_a_dataset_need_force(cli: Cli, five: list[str], tmp_path: Path) -> None:
     """A trace a frozen dataset holds is not deleted unless --force (the datasets hook)."""
-    hold = "INSERT INTO dataset_traces (dataset_id, trace_id) SELECT 'd1', id FROM traces"
-    if dataset_table.startswith("sqlite"):
-        with sqlite3.connect(dataset_table.removeprefix("sqlite:///")) as conn:
-            conn.execute(hold + " WHERE id = ?", (five[0].replace("-", ""),))
-    else:
-        with psycopg.connect(dataset_table, autocommit=True) as conn:
-            conn.execute(hold + " WHERE id = %s", (five[0],))
-    refused = cli("trace", "delete", "--tag", "junk", "--yes")
-    assert refused.exit_code == 1
-    assert "a frozen dataset holds 1 of the 2 selected traces: nothing deleted" in refused.stderr
-    assert stored(cli) == sorted(five)
-    shown = cli("trace", "delete", "--tag", "junk", "--dry-run")
-    assert "note: a frozen dataset holds 1 of them (deleting needs --force)" in shown.stderr
-    assert cli("trace", "delete", five[2], "--yes").exit_code == 0  # not held: no --force
-    forced = cli("trace", "delete", "--tag", "junk", "--yes", "--force")
-    assert forced.exit_code == 0, forced.stderr
-    assert stored(cli) == sorted([five[3], five[4]])
+    (tmp_path / "held").write_text(five[0] + "\n")
+    built = cli("dataset", "build", "held-by-delete-test", "--ids-from", str(tmp_path / "held"))
+    assert built.exit_code == 0, built.stderr
+    try:
+        refused = cli("trace", "delete", "--tag", "junk", "--yes")
+        assert refused.exit_code == 1
+        assert "a frozen dataset holds 1 of the 2 selected traces: nothing deleted" in (
+            refused.stderr
+        )
+        assert stored(cli) == sorted(five)
+        shown = cli("trace", "delete", "--tag", "junk", "--dry-run")
+        assert "note: a frozen dataset holds 1 of them (deleting needs --force)" in shown.stderr
+        assert cli("trace", "delete", five[2], "--yes").exit_code == 0  # not held: no --force
+        forced = cli("trace", "delete", "--tag", "junk", "--yes", "--force")
+        assert forced.exit_code == 0, forced.stderr
+        assert stored(cli) == sorted([five[3], five[4]])
+    finally:
+        cli("dataset", "delete", "held-by-delete-test", "--yes")
 
 
 def test_count_shown_is_count_deleted(cli: Cli, db_url: str, tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from typing import Annotated, Any
 import typer
 
 from tunix_rt import __version__
+from tunix_rt.cli import dataset as dataset_cli
 from tunix_rt.cli import db as db_cli
 from tunix_rt.cli import trace as trace_cli
 from tunix_rt.cli._state import CliState
@@ -65,6 +66,7 @@ app = typer.Typer(
 )
 app.add_typer(trace_cli.app, name="trace")
 app.add_typer(db_cli.app, name="db")
+app.add_typer(dataset_cli.app, name="dataset")
 app.command("config")(config_command)
 app.command("completion")(completion)
 

@@ -18,6 +18,7 @@ SCHEMA_REVISIONS: tuple[str, ...] = (
     "39285fa4ba26",
     "0156b0cf5fc5",
     "e908cddca7f1",
+    "d048f274c71d",
 )
 HEAD = SCHEMA_REVISIONS[-1]
 UPGRADE_HINT = "run `tunix-rt db upgrade`"

@@ -45,7 +45,7 @@ PREVIEW = 5  # traces shown before asking
 # (100,000 of 1,000,000 traces: about 10 s at the default, 7.5 s at 64 MiB; the memory is a
 # bound, taken only as pages are read, as for upload).
 DELETE_CACHE_KIB = 65_536
-DATASET_MEMBERS = "dataset_traces"  # (dataset_id, trace_id, ...): the datasets issue's table
+DATASET_MEMBERS = "dataset_traces"  # models.DatasetTrace: one row per (dataset, trace)
 
 
 class HeldByDatasetError(TunixRtError):
@@ -82,10 +82,10 @@ Confirm = Callable[[Plan], bool]
 def held_by_datasets(conn: Connection, ids_condition: ColumnElement[bool]) -> int:
     """How many of the traces `ids_condition` selects a frozen dataset holds.
 
-    The hook for the datasets issue. A dataset records its traces in the table
-    DATASET_MEMBERS (one row per trace and dataset, column `trace_id`); until that table
-    exists no trace is held and this returns 0. Whoever builds datasets either keeps that
-    name or changes it here; `trace delete` refuses held traces unless `--force`.
+    A dataset records its traces in DATASET_MEMBERS (`models.DatasetTrace`, one row per
+    trace and dataset); on a database not yet upgraded to it no trace is held and this
+    returns 0. `trace delete` refuses held traces unless `--force`; a forced delete leaves
+    the member row (no foreign key), so `dataset export` names the trace as missing.
     """
     if not chosen.table_exists(conn=conn, name=DATASET_MEMBERS):
         return 0

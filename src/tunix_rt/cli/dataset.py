@@ -1,0 +1,316 @@
+"""`tunix-rt dataset ...`: frozen datasets with reproducible, leak-proof splits.
+
+`build` freezes ids, content hashes and splits in the database; `export` writes one file
+per split plus `manifest.json` and a Hugging Face `README.md` card; `verify` checks a folder
+against its manifest. Names: `NAME` is version 1 when built and the newest version
+elsewhere; `NAME@v2` is an explicit version (never replaced).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from tunix_rt.cli._options import JsonFlag, with_filter
+from tunix_rt.cli._output import fail, handle_errors, say, write_json, write_line
+from tunix_rt.cli._state import state
+from tunix_rt.cli.trace.export import _check_options, _complete_format
+
+if TYPE_CHECKING:
+    from tunix_rt.filters import TraceFilter
+    from tunix_rt.services.datasets import Info
+
+app = typer.Typer(
+    help="Frozen datasets: build, list, show, diff, export, verify, delete.",
+    no_args_is_help=True,
+)
+
+Name = Annotated[str, typer.Argument(metavar="NAME", help="NAME (newest version) or NAME@vN.")]
+
+
+def _ratios(value: str) -> str:
+    from tunix_rt.dataset import DatasetNameError, parse_ratios
+
+    try:
+        parse_ratios(value)
+    except DatasetNameError as exc:
+        raise typer.BadParameter(str(exc), param_hint="'--split'") from None
+    return value
+
+
+def _counts(info: Info) -> str:
+    return ", ".join(f"{s} {n:,}" for s, n in info.counts.items())
+
+
+def _as_json(info: Info, count: int | None = None) -> dict[str, object]:
+    return {
+        "name": info.name,
+        "version": info.version,
+        "label": info.label,
+        "created_at": info.created_at.isoformat(),
+        "filter": info.filter,
+        "pick": info.pick,
+        "seed": info.seed,
+        "limit": info.limit,
+        "split_ratios": info.ratios.as_dict(),
+        "splits": info.counts,
+        "trace_count": info.total if count is None else count,
+        "tool_version": info.tool_version,
+    }
+
+
+@app.command("build")
+@with_filter
+@handle_errors
+def build(
+    ctx: typer.Context,
+    name: Annotated[
+        str, typer.Argument(metavar="NAME", help="NAME (version 1) or NAME@vN (a new version).")
+    ],
+    limit: Annotated[
+        int | None,
+        typer.Option("--limit", "-n", min=1, help="At most N traces.", show_default=False),
+    ] = None,
+    pick: Annotated[
+        str,
+        typer.Option("--pick", metavar="latest|random", help="Which N traces --limit keeps."),
+    ] = "latest",
+    seed: Annotated[
+        int,
+        typer.Option(
+            "--seed", min=0, max=2**63 - 1, help="Seed of the split assignment and random pick."
+        ),
+    ] = 0,
+    split: Annotated[
+        str,
+        typer.Option(
+            "--split",
+            metavar="NAME=SHARE,...",
+            callback=_ratios,
+            help="Splits and their shares, adding up to 1, e.g. train=0.9,validation=0.1.",
+        ),
+    ] = "train=1",
+    as_json: JsonFlag = False,
+    *,
+    selection: TraceFilter,
+) -> None:
+    """Freeze the selected traces as dataset NAME: ids, content hashes and splits.
+
+    A trace's split comes from a hash of its normalised prompt (case and whitespace folded)
+    and the seed: identical prompts never straddle splits, and a trace keeps its split when
+    a new version is built over more data. A name that exists is refused: build NAME@v2.
+    """
+    from tunix_rt.dataset import parse_ratios
+    from tunix_rt.services import datasets as service
+
+    if pick not in service.PICKS:
+        raise typer.BadParameter(f"{pick!r}: choose latest or random", param_hint="'--pick'")
+    with state(ctx).database() as db:
+        info = service.build(
+            db, name, selection, ratios=parse_ratios(split), seed=seed, pick=pick, limit=limit
+        )
+    if as_json:
+        write_json(_as_json(info))
+    say(f"built dataset {info.label}: {info.total:,} traces ({_counts(info)})")
+
+
+@app.command("list")
+@handle_errors
+def list_(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """Every dataset: name@version, traces, splits, when built."""
+    from rich.table import Table
+
+    from tunix_rt.cli._output import stdout
+    from tunix_rt.services import datasets as service
+
+    with state(ctx).database() as db:
+        found = service.listing(db)
+    if as_json:
+        write_json([_as_json(info, count) for info, count in found])
+        return
+    if not found:
+        say("no datasets yet: `tunix-rt dataset build NAME`")
+        return
+    table = Table("dataset", "traces", "splits", "seed", "built (UTC)", "selection")
+    for info, count in found:
+        table.add_row(
+            info.label,
+            f"{count:,}",
+            str(info.ratios),
+            str(info.seed),
+            info.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+            info.filter,
+        )
+    stdout().print(table)
+
+
+@app.command("show")
+@handle_errors
+def show(ctx: typer.Context, name: Name, as_json: JsonFlag = False) -> None:
+    """A dataset's selection, seed, ratios and per-split counts."""
+    from tunix_rt.services import datasets as service
+
+    with state(ctx).database() as db:
+        info = service.show(db, name)
+    if as_json:
+        write_json(_as_json(info))
+        return
+    write_line(f"dataset      {info.label}")
+    write_line(f"built        {info.created_at.isoformat()} by tunix-rt {info.tool_version}")
+    write_line(f"selection    {info.filter}")
+    limit = "" if info.limit is None else f", limit {info.limit:,}"
+    write_line(f"pick         {info.pick}, seed {info.seed}{limit}")
+    write_line(f"ratios       {info.ratios}")
+    write_line(f"traces       {info.total:,}")
+    for split, count in info.counts.items():
+        write_line(f"  {split:<10} {count:,}")
+
+
+def _on_a_terminal() -> bool:
+    import sys
+
+    return bool(
+        sys.stdin is not None
+        and sys.stdin.isatty()
+        and sys.stderr is not None
+        and sys.stderr.isatty()
+    )
+
+
+@app.command("delete")
+@handle_errors
+def delete(
+    ctx: typer.Context,
+    name: Name,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete a dataset (its traces stay). Asks on a terminal; elsewhere needs --yes."""
+    import sys
+
+    from tunix_rt.services import datasets as service
+
+    if not (yes or _on_a_terminal()):
+        raise fail(
+            "not deleting without confirmation: stdin or stderr is not a terminal; pass --yes"
+        )
+
+    def ask(info: Info) -> bool:
+        sys.stderr.write(f"Delete dataset {info.label} ({info.total:,} traces)? [y/N]: ")
+        sys.stderr.flush()
+        try:
+            answer = sys.stdin.readline()
+        except KeyboardInterrupt:
+            return False
+        return answer.strip().lower() in ("y", "yes")
+
+    with state(ctx).database() as db:
+        info = service.delete(db, name, confirm=None if yes else ask)
+    if info is None:
+        raise fail("aborted: nothing deleted")
+    say(f"deleted dataset {info.label} ({info.total:,} traces; the traces themselves stay)")
+
+
+@app.command("export")
+@handle_errors
+def export(
+    ctx: typer.Context,
+    name: Name,
+    to: Annotated[
+        str,
+        typer.Option(
+            "--to",
+            metavar="FORMAT",
+            help="Output format (as `trace export --to`).",
+            autocompletion=_complete_format,
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="Folder to write into.")],
+    system: Annotated[
+        str | None,
+        typer.Option("--system", metavar="TEXT", help="A system instruction.", show_default=False),
+    ] = None,
+    sanitize: Annotated[
+        bool, typer.Option("--sanitize", help="Strip chat control tokens.")
+    ] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace files already there.")] = False,
+) -> None:
+    """Write DIR/<split>.jsonl per split, manifest.json and a Hugging Face README.md card.
+
+    Every file is written atomically, the manifest last; the same dataset over the same
+    data gives byte-identical files.
+    """
+    from tunix_rt.formats import Options
+    from tunix_rt.services import datasets as service
+
+    fmt, system = _check_options(to, system=system, sanitize=sanitize, labels=None, threshold=None)
+    with state(ctx).database() as db:
+        result = service.export(
+            db,
+            name,
+            to=fmt,
+            out=out,
+            options=Options(system=system, sanitize=sanitize),
+            force=force,
+        )
+    for split, report in result.reports.items():
+        say(f"{split}: {report.count:,} traces -> {out / (split + '.jsonl')}")
+    say(f"exported dataset {result.info.label} as {fmt} to {out} (manifest.json, README.md)")
+
+
+@app.command("verify")
+@handle_errors
+def verify(
+    directory: Annotated[Path, typer.Argument(metavar="DIR", help="An exported dataset folder.")],
+) -> None:
+    """Recompute every file's SHA-256 against manifest.json; exit 1 naming each changed,
+    missing or extra file."""
+    from tunix_rt.dataset.card import BadManifestError
+    from tunix_rt.dataset.card import verify as check
+
+    try:
+        verdict, checked = check(directory)
+    except BadManifestError as exc:
+        raise fail(str(exc)) from None
+    for path in verdict.changed:
+        say(f"changed: {path}")
+    for path in verdict.missing:
+        say(f"missing: {path}")
+    for path in verdict.extra:
+        say(f"extra: {path}")
+    if not verdict.ok:
+        raise fail(f"{directory} does not match its manifest")
+    say(f"ok: {checked} files match {directory / 'manifest.json'}")
+
+
+@app.command("diff")
+@handle_errors
+def diff(ctx: typer.Context, a: Name, b: Name, as_json: JsonFlag = False) -> None:
+    """Traces added, removed and moved between splits from dataset A to dataset B."""
+    from tunix_rt.services import datasets as service
+
+    with state(ctx).database() as db:
+        d = service.diff(db, a, b)
+    if as_json:
+        write_json(
+            {
+                "a": d.a.label,
+                "b": d.b.label,
+                "added": [{"id": i, "split": s} for i, s in d.added],
+                "removed": [{"id": i, "split": s} for i, s in d.removed],
+                "moved": [{"id": i, "from": x, "to": y} for i, x, y in d.moved],
+                "unchanged": d.same,
+            }
+        )
+        return
+    for ident, split in d.added:
+        write_line(f"+ {ident} {split}")
+    for ident, split in d.removed:
+        write_line(f"- {ident} {split}")
+    for ident, old, new in d.moved:
+        write_line(f"~ {ident} {old} -> {new}")
+    say(
+        f"{d.a.label} -> {d.b.label}: {len(d.added):,} added, {len(d.removed):,} removed, "
+        f"{len(d.moved):,} moved between splits, {d.same:,} unchanged"
+    )

@@ -1,0 +1,146 @@
+"""Frozen datasets, the pure part: names, split ratios, split assignment, random picks,
+the manifest and the dataset card. Nothing here touches the database or the terminal.
+
+- A dataset is `NAME@vN`. `dataset build NAME` makes version 1 and is refused when NAME
+  exists; a new version is explicit, `dataset build NAME@v2` (refused when it exists).
+  Elsewhere, `NAME` means its newest version.
+- A trace's split comes from the SHA-256 of the seed and its normalised prompt
+  (`filters.fold`: Unicode case folding, whitespace runs as one space; digits and accents
+  are kept), read as a number in [0, 1) and placed by the cumulative ratios in the order
+  given. Identical normalised prompts (and so exact-duplicate groups) always share a split,
+  and a trace keeps its split when the dataset is rebuilt over more data with the same seed
+  and ratios.
+- A random pick orders the whole filtered set by the SHA-256 of the seed and the trace id and
+  takes the first N: uniform, reproducible from the seed and the same data, on any database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+
+from tunix_rt.errors import TunixRtError
+from tunix_rt.filters import fold
+
+DEFAULT_RATIOS = "train=1"
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+SPLIT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+_SCALE = 1 << 64
+
+
+class DatasetNameError(TunixRtError):
+    """A dataset name, version or split specification is not valid."""
+
+
+@dataclass(frozen=True)
+class DatasetRef:
+    """`NAME` (version None: version 1 for a build, the newest otherwise) or `NAME@vN`."""
+
+    name: str
+    version: int | None
+
+    def __str__(self) -> str:
+        return self.name if self.version is None else f"{self.name}@v{self.version}"
+
+
+def parse_ref(text: str) -> DatasetRef:
+    name, at, version = text.partition("@")
+    if not NAME_RE.match(name):
+        raise DatasetNameError(
+            f"dataset name {name!r} is not valid: 1-128 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    if not at:
+        return DatasetRef(name, None)
+    digits = version[1:] if version[:1] in ("v", "V") else version
+    if not digits.isdigit() or not 1 <= int(digits) <= 1_000_000:
+        raise DatasetNameError(f"dataset version {version!r} is not valid: write NAME@v2")
+    return DatasetRef(name, int(digits))
+
+
+def label(name: str, version: int) -> str:
+    return f"{name}@v{version}"
+
+
+@dataclass(frozen=True)
+class Ratios:
+    """Split names and their shares, in the order given; the shares add up to 1."""
+
+    names: tuple[str, ...]
+    shares: tuple[Fraction, ...]
+
+    def __str__(self) -> str:
+        return ",".join(f"{n}={_decimal(s)}" for n, s in zip(self.names, self.shares, strict=True))
+
+    def as_dict(self) -> dict[str, str]:
+        return {n: _decimal(s) for n, s in zip(self.names, self.shares, strict=True)}
+
+    def bounds(self) -> list[int]:
+        """Each split's exclusive upper bound on the 64-bit key (the last is 2**64)."""
+        out: list[int] = []
+        total = Fraction(0)
+        for share in self.shares:
+            total += share
+            out.append(int(total * _SCALE))
+        out[-1] = _SCALE
+        return out
+
+
+def _decimal(value: Fraction) -> str:
+    text = f"{float(value):.12f}".rstrip("0").rstrip(".")
+    return text or "0"
+
+
+def parse_ratios(text: str) -> Ratios:
+    """`train=0.9,validation=0.05,test=0.05`: names once each, shares in (0, 1], sum 1."""
+    names: list[str] = []
+    shares: list[Fraction] = []
+    for part in text.split(","):
+        name, eq, value = part.strip().partition("=")
+        name = name.strip()
+        if not eq or not SPLIT_RE.match(name):
+            raise DatasetNameError(
+                f"split {part.strip()!r} is not NAME=SHARE (e.g. train=0.9,validation=0.1)"
+            )
+        if name in names:
+            raise DatasetNameError(f"split {name} is named twice")
+        try:
+            share = Fraction(value.strip())
+        except (ValueError, ZeroDivisionError):
+            raise DatasetNameError(
+                f"split {name}: share {value.strip()!r} is not a number"
+            ) from None
+        if not 0 < share <= 1:
+            raise DatasetNameError(f"split {name}: share {value.strip()} is not in (0, 1]")
+        names.append(name)
+        shares.append(share)
+    total = sum(shares, Fraction(0))
+    if total != 1:
+        raise DatasetNameError(f"split shares add up to {_decimal(total)}, not 1")
+    return Ratios(tuple(names), tuple(shares))
+
+
+def prompt_key(prompt: str) -> str:
+    """The normalised prompt that decides the split (`filters.fold`)."""
+    return fold(prompt)
+
+
+def _u64(seed: int, text: str) -> int:
+    digest = hashlib.sha256(f"{seed}\x00{text}".encode()).digest()
+    return int.from_bytes(digest[:8], "big")
+
+
+def assign_split(prompt: str, seed: int, ratios: Ratios, bounds: list[int] | None = None) -> str:
+    """The split of a trace with this prompt, for this seed and these ratios."""
+    point = _u64(seed, prompt_key(prompt))
+    for name, bound in zip(ratios.names, bounds or ratios.bounds(), strict=True):
+        if point < bound:
+            return name
+    return ratios.names[-1]  # pragma: no cover - the last bound is 2**64
+
+
+def pick_key(seed: int, trace_id: str) -> bytes:
+    """Sort key of a random pick: the first N traces in this order are the pick."""
+    return hashlib.sha256(f"{seed}\x00{trace_id}".encode()).digest()

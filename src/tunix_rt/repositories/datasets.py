@@ -1,0 +1,154 @@
+"""SQL for frozen datasets: `datasets` (one row per name and version) and `dataset_traces`
+(one row per trace in a dataset: its content hash at build time and its split)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy import ColumnElement, Connection
+
+from tunix_rt.models import Dataset, DatasetTrace, Trace
+
+traces = Trace.__table__  # type: ignore[attr-defined]
+datasets = Dataset.__table__  # type: ignore[attr-defined]
+members = DatasetTrace.__table__  # type: ignore[attr-defined]
+_CHUNK = 1000  # member rows per INSERT
+FETCH = 2000
+
+
+def candidates(
+    *, conn: Connection, where: Sequence[ColumnElement[bool]], limit: int | None
+) -> Iterator[tuple[str, str, str]]:
+    """(id, content_hash, prompt) of the selected traces, newest first (ties by id, desc);
+    the first `limit` of them when given."""
+    stmt = (
+        sa.select(traces.c.id, traces.c.content_hash, traces.c.payload)
+        .where(*where)
+        .order_by(traces.c.created_at.desc(), traces.c.id.desc())
+    )
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    result = conn.execute(stmt.execution_options(yield_per=FETCH))
+    for ident, digest, payload in result:
+        prompt = orjson.loads(payload).get("prompt", "")
+        yield str(ident), digest, prompt if isinstance(prompt, str) else ""
+
+
+def find(*, conn: Connection, name: str, version: int | None) -> Any | None:
+    """The dataset row (`version` None: the newest), or None."""
+    stmt = sa.select(datasets).where(datasets.c.name == name)
+    if version is not None:
+        stmt = stmt.where(datasets.c.version == version)
+    return conn.execute(stmt.order_by(datasets.c.version.desc()).limit(1)).first()
+
+
+def versions(*, conn: Connection, name: str) -> list[int]:
+    stmt = sa.select(datasets.c.version).where(datasets.c.name == name)
+    return sorted(conn.execute(stmt).scalars())
+
+
+def create(
+    *,
+    conn: Connection,
+    name: str,
+    version: int,
+    created_at: datetime,
+    filter_text: str,
+    seed: int,
+    pick: str,
+    limit: int | None,
+    ratios: str,
+    tool_version: str,
+    rows: Sequence[tuple[str, str, str]],
+) -> int:
+    """Store a dataset and its members ((trace id, content hash, split)); return its id."""
+    new_id = conn.execute(
+        sa.insert(datasets)
+        .values(
+            name=name,
+            version=version,
+            created_at=created_at,
+            filter=filter_text,
+            seed=seed,
+            pick=pick,
+            limit=limit,
+            ratios=ratios,
+            tool_version=tool_version,
+        )
+        .returning(datasets.c.id)
+    ).scalar_one()
+    for start in range(0, len(rows), _CHUNK):
+        conn.execute(
+            sa.insert(members),
+            [
+                {"dataset_id": new_id, "trace_id": uuid.UUID(i), "content_hash": h, "split": s}
+                for i, h, s in rows[start : start + _CHUNK]
+            ],
+        )
+    return int(new_id)
+
+
+def listing(*, conn: Connection) -> list[Any]:
+    """Every dataset with its member count, by name then version."""
+    count = (
+        sa.select(sa.func.count())
+        .where(members.c.dataset_id == datasets.c.id)
+        .scalar_subquery()
+        .label("count")
+    )
+    stmt = sa.select(datasets, count).order_by(datasets.c.name, datasets.c.version)
+    return list(conn.execute(stmt))
+
+
+def split_counts(*, conn: Connection, dataset_id: int) -> dict[str, int]:
+    stmt = (
+        sa.select(members.c.split, sa.func.count())
+        .where(members.c.dataset_id == dataset_id)
+        .group_by(members.c.split)
+    )
+    return {split: int(n) for split, n in conn.execute(stmt)}
+
+
+def member_rows(*, conn: Connection, dataset_id: int) -> list[tuple[str, str, str]]:
+    """(trace id, content hash, split) of every member, by trace id."""
+    stmt = (
+        sa.select(members.c.trace_id, members.c.content_hash, members.c.split)
+        .where(members.c.dataset_id == dataset_id)
+        .order_by(members.c.trace_id)
+    )
+    rows = [(str(i), h, s) for i, h, s in conn.execute(stmt)]
+    rows.sort()
+    return rows
+
+
+def in_split(dataset_id: int, split: str) -> ColumnElement[bool]:
+    """Traces of a dataset's split (for `repositories.raw.rows`)."""
+    chosen = sa.select(members.c.trace_id).where(
+        members.c.dataset_id == dataset_id, members.c.split == split
+    )
+    condition: ColumnElement[bool] = traces.c.id.in_(chosen)
+    return condition
+
+
+def missing(*, conn: Connection, dataset_id: int) -> list[str]:
+    """Members whose trace is gone or no longer has the content hash frozen at build time."""
+    stmt = (
+        sa.select(members.c.trace_id)
+        .select_from(members.outerjoin(traces, traces.c.id == members.c.trace_id))
+        .where(
+            members.c.dataset_id == dataset_id,
+            sa.or_(traces.c.id.is_(None), traces.c.content_hash != members.c.content_hash),
+        )
+        .order_by(members.c.trace_id)
+    )
+    return [str(i) for i in conn.execute(stmt).scalars()]
+
+
+def delete(*, conn: Connection, dataset_id: int) -> None:
+    conn.execute(sa.delete(members).where(members.c.dataset_id == dataset_id))
+    conn.execute(sa.delete(datasets).where(datasets.c.id == dataset_id))

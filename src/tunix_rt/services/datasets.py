@@ -1,0 +1,335 @@
+"""Frozen datasets: build, list, show, delete, export, verify, diff (see `tunix_rt.dataset`).
+
+A build runs in one writing transaction: it checks the name, reads the selected traces
+(newest first; with `--pick random` all of them, ordered by a keyed hash of the id), assigns
+each a split from its normalised prompt and stores ids, content hashes and splits.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import closing
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from tunix_rt import __version__
+from tunix_rt import dataset as ds
+from tunix_rt.atomic import atomic_output
+from tunix_rt.dataset import card as card_mod
+from tunix_rt.db.database import Database
+from tunix_rt.db.engine import translate_errors, writing
+from tunix_rt.errors import OutputError, TunixRtError
+from tunix_rt.filters import TraceFilter
+from tunix_rt.formats import Options
+from tunix_rt.records import RawRow
+from tunix_rt.repositories import datasets as repo
+from tunix_rt.repositories import raw as raw_repo
+from tunix_rt.services import selection as select
+from tunix_rt.services.export import ExportReport, write_lines
+
+PICKS = ("latest", "random")
+
+
+class DatasetExistsError(TunixRtError):
+    """`dataset build` named a dataset (or version) that exists."""
+
+
+class DatasetNotFoundError(TunixRtError):
+    """No dataset has this name (or version)."""
+
+
+class EmptyDatasetError(TunixRtError):
+    """No trace matched the selection."""
+
+
+class DatasetIncompleteError(TunixRtError):
+    """Traces a dataset froze were deleted (forced) or changed since it was built."""
+
+
+@dataclass(frozen=True)
+class Info:
+    """A stored dataset and its per-split counts."""
+
+    id: int
+    name: str
+    version: int
+    created_at: datetime
+    filter: str
+    seed: int
+    pick: str
+    limit: int | None
+    ratios: ds.Ratios
+    tool_version: str
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return ds.label(self.name, self.version)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def _info(row: Any, counts: dict[str, int]) -> Info:
+    ratios = ds.parse_ratios(row.ratios)
+    ordered = {s: counts.get(s, 0) for s in ratios.names}
+    return Info(
+        row.id,
+        row.name,
+        row.version,
+        row.created_at,
+        row.filter,
+        row.seed,
+        row.pick,
+        row.limit,
+        ratios,
+        row.tool_version,
+        ordered,
+    )
+
+
+def _find(conn: Any, text: str) -> Info:
+    ref = ds.parse_ref(text)
+    row = repo.find(conn=conn, name=ref.name, version=ref.version)
+    if row is None:
+        raise DatasetNotFoundError(f"dataset {ref} not found (`tunix-rt dataset list`)")
+    return _info(row, repo.split_counts(conn=conn, dataset_id=row.id))
+
+
+def choose(
+    rows: Iterator[tuple[str, str, str]], *, pick: str, seed: int, limit: int | None
+) -> list[tuple[str, str, str]]:
+    """The picked (id, content_hash, prompt) rows: `latest` takes them as they come (the
+    query already applied the limit), `random` the first `limit` by the keyed id hash."""
+    if pick == "latest" or limit is None:
+        return list(rows)
+    keyed = sorted(rows, key=lambda r: ds.pick_key(seed, r[0]))
+    return keyed[:limit]
+
+
+def build(
+    db: Database,
+    name: str,
+    selection: TraceFilter,
+    *,
+    ratios: ds.Ratios,
+    seed: int = 0,
+    pick: str = "latest",
+    limit: int | None = None,
+) -> Info:
+    """Freeze the selected traces as dataset `name` (`NAME` = version 1, or `NAME@vN`)."""
+    ref = ds.parse_ref(name)
+    if pick not in PICKS:
+        raise ds.DatasetNameError(f"--pick {pick}: choose latest or random")
+    with translate_errors(db.url), db.engine.connect() as plain:
+        conn = writing(plain)
+        with conn.begin():
+            existing = repo.versions(conn=conn, name=ref.name)
+            version = ref.version or 1
+            if ref.version is None and existing:
+                raise DatasetExistsError(
+                    f"dataset {ref.name} exists ({', '.join(f'v{v}' for v in existing)}); "
+                    f"build a new version as {ref.name}@v{max(existing) + 1}"
+                )
+            if version in existing:
+                raise DatasetExistsError(
+                    f"dataset {ds.label(ref.name, version)} exists; versions are never "
+                    f"replaced: build {ref.name}@v{max(existing) + 1}"
+                )
+            where = select.conditions(conn=conn, selection=selection)
+            sql_limit = limit if pick == "latest" else None
+            found = repo.candidates(conn=conn, where=where, limit=sql_limit)
+            chosen = choose(found, pick=pick, seed=seed, limit=limit)
+            if not chosen:
+                raise EmptyDatasetError("Dataset is empty. No traces matched the filters.")
+            bounds = ratios.bounds()
+            members = sorted(
+                (ident, digest, ds.assign_split(prompt, seed, ratios, bounds))
+                for ident, digest, prompt in chosen
+            )
+            new_id = repo.create(
+                conn=conn,
+                name=ref.name,
+                version=version,
+                created_at=datetime.now(UTC),
+                filter_text=selection.describe(),
+                seed=seed,
+                pick=pick,
+                limit=limit,
+                ratios=str(ratios),
+                tool_version=__version__,
+                rows=members,
+            )
+            counts: dict[str, int] = {}
+            for _, _, split in members:
+                counts[split] = counts.get(split, 0) + 1
+            row = repo.find(conn=conn, name=ref.name, version=version)
+            assert row is not None
+            assert row.id == new_id
+            return _info(row, counts)
+
+
+def listing(db: Database) -> list[tuple[Info, int]]:
+    with translate_errors(db.url), db.engine.connect() as conn:
+        return [(_info(row, {}), int(row.count)) for row in repo.listing(conn=conn)]
+
+
+def show(db: Database, name: str) -> Info:
+    with translate_errors(db.url), db.engine.connect() as conn:
+        return _find(conn, name)
+
+
+def delete(
+    db: Database, name: str, *, confirm: Callable[[Info], bool] | None = None
+) -> Info | None:
+    """Delete a dataset (its traces stay); None when `confirm` said no."""
+    with translate_errors(db.url), db.engine.connect() as plain:
+        conn = writing(plain)
+        with conn.begin() as tx:
+            info = _find(conn, name)
+            if confirm is not None and not confirm(info):
+                tx.rollback()
+                return None
+            repo.delete(conn=conn, dataset_id=info.id)
+            return info
+
+
+def members(db: Database, name: str) -> tuple[Info, list[tuple[str, str, str]]]:
+    with translate_errors(db.url), db.engine.connect() as conn:
+        info = _find(conn, name)
+        return info, repo.member_rows(conn=conn, dataset_id=info.id)
+
+
+# --- export ---------------------------------------------------------------------------------
+
+
+@dataclass
+class ExportResult:
+    info: Info
+    folder: Path
+    files: dict[str, tuple[str, int]]
+    reports: dict[str, ExportReport]
+
+
+def _watch(rows: Iterator[RawRow], stats: card_mod.Stats, newest: list[str]) -> Iterator[RawRow]:
+    for row in rows:
+        stats.add(orjson.loads(row.payload))
+        if not newest or row.created_at > newest[0]:
+            newest[:] = [row.created_at]
+        yield row
+
+
+def export(
+    db: Database,
+    name: str,
+    *,
+    to: str,
+    out: Path,
+    options: Options | None = None,
+    force: bool = False,
+    workers: int | None = None,
+) -> ExportResult:
+    """Write one `<split>.jsonl` per split, then `README.md`, then `manifest.json` (last: a
+    folder without it is not a finished export). Each file is written atomically; an existing
+    file is refused unless `force`."""
+    names: list[str] = []
+    with translate_errors(db.url), db.engine.connect() as conn:
+        info = _find(conn, name)
+        names = [f"{s}.jsonl" for s in info.ratios.names] + [card_mod.CARD, card_mod.MANIFEST]
+        if not force:
+            taken = [n for n in names if os.path.lexists(out / n)]
+            if taken:
+                raise OutputError(f"{out} already has {', '.join(taken)}: add --force to replace")
+        gone = repo.missing(conn=conn, dataset_id=info.id)
+        if gone:
+            more = f" and {len(gone) - 5} more" if len(gone) > 5 else ""
+            raise DatasetIncompleteError(
+                f"dataset {info.label}: {len(gone)} of its traces were deleted or changed "
+                f"since it was built ({', '.join(gone[:5])}{more}); build a new version"
+            )
+        member_rows = repo.member_rows(conn=conn, dataset_id=info.id)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot create {out}: {exc.strerror or exc}") from None
+        stats = card_mod.Stats()
+        newest: list[str] = []
+        files: dict[str, tuple[str, int]] = {}
+        reports: dict[str, ExportReport] = {}
+        for split in info.ratios.names:
+            report = ExportReport(to)
+            path = out / f"{split}.jsonl"
+            where = [repo.in_split(info.id, split)]
+            with (
+                atomic_output(path, force=force) as handle,
+                closing(raw_repo.rows(conn=conn, where=where)) as rows,
+            ):
+                watched = _watch(rows, stats, newest)
+                write_lines(watched, to, options or Options(), handle, report, workers=workers)
+            reports[split] = report
+            files[path.name] = card_mod.file_digest(path)
+    ratios = info.ratios.as_dict()
+    card_bytes = card_mod.card(
+        name=info.name,
+        version=info.version,
+        to=to,
+        filter_text=info.filter,
+        pick=info.pick,
+        seed=info.seed,
+        ratios=ratios,
+        counts=info.counts,
+        tool_version=__version__,
+    )
+    with atomic_output(out / card_mod.CARD, force=force) as handle:
+        handle.write(card_bytes)
+    files[card_mod.CARD] = card_mod.file_digest(out / card_mod.CARD)
+    doc = card_mod.manifest(
+        name=info.name,
+        version=info.version,
+        filter_text=info.filter,
+        pick=info.pick,
+        seed=info.seed,
+        limit=info.limit,
+        ratios=ratios,
+        members=member_rows,
+        data_as_of=newest[0] if newest else None,
+        stats=stats.as_dict(),
+        tool_version=__version__,
+        to=to,
+        files=files,
+    )
+    with atomic_output(out / card_mod.MANIFEST, force=force) as handle:
+        handle.write(doc)
+    return ExportResult(info, out, files, reports)
+
+
+# --- diff -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Diff:
+    a: Info
+    b: Info
+    added: list[tuple[str, str]]  # (id, split in b)
+    removed: list[tuple[str, str]]  # (id, split in a)
+    moved: list[tuple[str, str, str]]  # (id, split in a, split in b)
+    same: int
+
+
+def diff(db: Database, a: str, b: str) -> Diff:
+    with translate_errors(db.url), db.engine.connect() as conn:
+        left = _find(conn, a)
+        right = _find(conn, b)
+        old = {i: s for i, _, s in repo.member_rows(conn=conn, dataset_id=left.id)}
+        new = {i: s for i, _, s in repo.member_rows(conn=conn, dataset_id=right.id)}
+    added = [(i, new[i]) for i in sorted(new.keys() - old.keys())]
+    removed = [(i, old[i]) for i in sorted(old.keys() - new.keys())]
+    both = sorted(old.keys() & new.keys())
+    moved = [(i, old[i], new[i]) for i in both if old[i] != new[i]]
+    return Diff(left, right, added, removed, moved, len(both) - len(moved))
