@@ -153,10 +153,10 @@ def _store(
         _record_outcomes(batch, inserted, existing, result)
 
 
-def _tag_pairs(batch: list[Prepared], stored: dict[str, Any]) -> list[tuple[uuid.UUID, str]]:
+def _tag_pairs(batch: list[Prepared], stored: dict[str, Any]) -> list[tuple[str, str]]:
     """(stored id, tag) for each record's `tags`: on new and duplicate traces alike."""
     return [
-        (uuid.UUID(str(stored[item.row.content_hash])), tag)
+        (str(stored[item.row.content_hash]), tag)
         for item in batch
         if item.row.tags and item.row.content_hash in stored
         for tag in item.row.tags
