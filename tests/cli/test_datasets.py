@@ -74,9 +74,17 @@ def test_build_names_versions_list_show(cli: Cli, tmp_path: Path) -> None:
     shown = ok(cli("dataset", "show", "dev", "--json")).json()  # the newest version
     assert shown["label"] == "dev@v2"
     assert shown["splits"] == {"train": 10}
+    assert shown["stats"] == {
+        "trace_count": 10,
+        "avg_step_count": 2.0,
+        "min_step_count": 2,
+        "max_step_count": 2,
+        "avg_total_chars": shown["stats"]["avg_total_chars"],
+    }
     text = ok(cli("dataset", "show", "dev@v1")).stdout
     assert "train=0.8,test=0.2" in text
     assert f"  train      {info['splits']['train']}" in text
+    assert "steps        2..2, 2 on average" in text
     missing = cli("dataset", "show", "nope")
     assert missing.exit_code == 1
     assert "dataset nope not found" in missing.stderr

@@ -149,13 +149,13 @@ def list_(ctx: typer.Context, as_json: JsonFlag = False) -> None:
 @app.command("show")
 @handle_errors
 def show(ctx: typer.Context, name: Name, as_json: JsonFlag = False) -> None:
-    """A dataset's selection, seed, ratios and per-split counts."""
+    """A dataset's selection, seed, ratios, per-split counts and stats."""
     from tunix_rt.services import datasets as service
 
     with state(ctx).database() as db:
-        info = service.show(db, name)
+        info, stats = service.show(db, name)
     if as_json:
-        write_json(_as_json(info))
+        write_json({**_as_json(info), "stats": stats})
         return
     write_line(f"dataset      {info.label}")
     write_line(f"built        {info.created_at.isoformat()} by tunix-rt {info.tool_version}")
@@ -166,6 +166,12 @@ def show(ctx: typer.Context, name: Name, as_json: JsonFlag = False) -> None:
     write_line(f"traces       {info.total:,}")
     for split, count in info.counts.items():
         write_line(f"  {split:<10} {count:,}")
+    if "avg_step_count" in stats:
+        write_line(
+            f"steps        {stats['min_step_count']}..{stats['max_step_count']}, "
+            f"{stats['avg_step_count']:g} on average"
+        )
+        write_line(f"text         {stats['avg_total_chars']:g} characters on average")
 
 
 def _on_a_terminal() -> bool:

@@ -126,6 +126,16 @@ def member_rows(*, conn: Connection, dataset_id: int) -> list[tuple[str, str, st
     return rows
 
 
+def payloads(*, conn: Connection, dataset_id: int) -> Iterator[str]:
+    """The stored payload of every member trace still present (for the manifest stats)."""
+    stmt = (
+        sa.select(traces.c.payload)
+        .select_from(members.join(traces, traces.c.id == members.c.trace_id))
+        .where(members.c.dataset_id == dataset_id)
+    )
+    yield from conn.execute(stmt.execution_options(yield_per=FETCH)).scalars()
+
+
 def in_split(dataset_id: int, split: str) -> ColumnElement[bool]:
     """Traces of a dataset's split (for `repositories.raw.rows`)."""
     chosen = sa.select(members.c.trace_id).where(

@@ -180,9 +180,14 @@ def listing(db: Database) -> list[tuple[Info, int]]:
         return [(_info(row, {}), int(row.count)) for row in repo.listing(conn=conn)]
 
 
-def show(db: Database, name: str) -> Info:
+def show(db: Database, name: str) -> tuple[Info, dict[str, Any]]:
+    """A dataset and the original service's manifest stats over its traces."""
     with translate_errors(db.url), db.engine.connect() as conn:
-        return _find(conn, name)
+        info = _find(conn, name)
+        stats = card_mod.Stats()
+        for payload in repo.payloads(conn=conn, dataset_id=info.id):
+            stats.add(orjson.loads(payload))
+        return info, stats.as_dict()
 
 
 def delete(
