@@ -256,9 +256,7 @@ def with_filter(fn: Callable[..., R]) -> Callable[..., R]:
     raw = inspect.signature(fn)
     names = inspect.unwrap(fn).__globals__  # the command module's names, not a decorator's
     own = [
-        p.replace(annotation=eval(p.annotation, names))
-        if isinstance(p.annotation, str)
-        else p
+        p.replace(annotation=eval(p.annotation, names)) if isinstance(p.annotation, str) else p
         for p in raw.parameters.values()
         if p.name != "selection"
     ]
