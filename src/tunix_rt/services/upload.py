@@ -24,7 +24,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sqlite3
-import sys
 import tempfile
 import threading
 import uuid
@@ -40,8 +39,9 @@ from sqlalchemy import Connection
 from tunix_rt.db.database import Database
 from tunix_rt.db.engine import sqlite_path, translate_errors, writing
 from tunix_rt.ingest import Location, RawRecord, expand_inputs, input_size, read_records
+from tunix_rt.ingest.chunks import die_with_parent, validate_chunk
 from tunix_rt.ingest.readers import parse_line
-from tunix_rt.ingest.validate import Prepared, RecordError, check, new_row, prepare
+from tunix_rt.ingest.validate import Prepared, RecordError, clock, prepare
 from tunix_rt.records import NewRow
 from tunix_rt.repositories import tags as tag_repo
 from tunix_rt.repositories import traces as repo
@@ -215,41 +215,6 @@ def _records(sources: list[str], stdin: IO[bytes] | None, max_bytes: int) -> Ite
         yield from read_records(source, stdin, parse_lines=False, max_bytes=max_bytes)
 
 
-def _validate_chunk(
-    source: str, lines: list[tuple[int, bytes]], max_bytes: int
-) -> list[tuple[Any, ...]]:
-    """Parse and validate JSON Lines records (in a worker process); compact, picklable results."""
-    out: list[tuple[Any, ...]] = []
-    for line_no, raw in lines:
-        value, error = parse_line(raw)
-        # Ids and timestamps are made by the writing process (the worker is the busier one).
-        outcome = check(RawRecord(Location(source, line_no), raw, value, error), max_bytes)
-        if isinstance(outcome, list):
-            out.append((line_no, [(e.field, e.message) for e in outcome], raw))
-        else:
-            out.append((line_no, *outcome))
-    return out
-
-
-def _die_with_parent(parent: int) -> None:  # pragma: no cover - runs in the worker process
-    """Worker initializer: if this upload is killed (even with -9), its workers go too.
-
-    Ctrl-C and SIGTERM are left to the parent (which rolls back and stops the workers): a
-    worker that took them too would print a traceback, or break the pool, on its own.
-    """
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # SIGTERM to the process group: same
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        pr_set_pdeathsig = 1
-        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
-    if os.getppid() != parent:  # the parent died before prctl took effect
-        os._exit(1)
-
-
 Validated = tuple[RawRecord | None, "Prepared | list[RecordError]"]
 
 
@@ -270,6 +235,7 @@ class _Validator:
         self.pending: deque[tuple[str, Future[list[tuple[Any, ...]]]] | Validated] = deque()
         self.chunks = 0
         self.chunk: list[RawRecord] = []
+        self.boot: Future[int] | None = None
 
     def start(self) -> None:
         """Start the workers now (they take ~0.4 s to boot; a big upload starts them early)."""
@@ -277,14 +243,14 @@ class _Validator:
             return
         # spawn, not fork: a forked worker would inherit the open database connection and,
         # if this process were killed, keep its transaction (and locks) alive. A spawned one
-        # holds nothing, and `_die_with_parent` ends it with this process.
+        # holds nothing, and `die_with_parent` ends it with this process.
         self.pool = ProcessPoolExecutor(
             self.workers,
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=_die_with_parent,
+            initializer=die_with_parent,
             initargs=(os.getpid(),),
         )
-        self.pool.submit(int)  # boot the workers while this process validates locally
+        self.boot = self.pool.submit(int)  # boot the workers while this process validates
 
     def _local(self, raw: RawRecord) -> Validated:
         if not raw.parsed:
@@ -299,9 +265,9 @@ class _Validator:
         assert self.pool is not None
         source = self.chunk[0].location.source
         lines = [(r.location.line, r.raw) for r in self.chunk]
-        self.pending.append(
-            (source, self.pool.submit(_validate_chunk, source, lines, self.max_bytes))
-        )
+        first = clock.reserve(len(lines))  # the chunk's timestamps, in input order
+        future = self.pool.submit(validate_chunk, source, lines, self.max_bytes, first)
+        self.pending.append((source, future))
         self.chunks += 1
         self.chunk = []
 
@@ -314,7 +280,7 @@ class _Validator:
                 errors = [RecordError(loc, name, message) for name, message in item[1]]
                 yield RawRecord(loc, item[2]), errors
             else:
-                yield None, Prepared(loc, new_row(*item[1:]))
+                yield None, Prepared(loc, NewRow(*item[1:]))
 
     def _drain(self, keep: int) -> Iterator[Validated]:
         while self.pending:
@@ -332,7 +298,8 @@ class _Validator:
         try:
             for n, raw in enumerate(records):
                 self.bytes_read += len(raw.raw) + 1
-                if raw.parsed or not self.workers or n < PARALLEL_AFTER:
+                booting = self.boot is not None and not self.boot.done()
+                if raw.parsed or not self.workers or n < PARALLEL_AFTER or booting:
                     self._submit()
                     self.pending.append(self._local(raw))
                 else:
