@@ -10,6 +10,7 @@ import typer
 
 app = typer.Typer(help="Upload, list, show, tag and delete reasoning traces.", no_args_is_help=True)
 
+from tunix_rt.cli.trace import compare as _compare  # noqa: E402
 from tunix_rt.cli.trace import contamination as _contamination  # noqa: E402
 from tunix_rt.cli.trace import delete as _delete  # noqa: E402
 from tunix_rt.cli.trace import dupes as _dupes  # noqa: E402
@@ -36,3 +37,4 @@ app.command("export")(_export.export)
 app.command("lint")(_lint.lint)
 app.command("contamination")(_contamination.contamination)
 app.command("dupes")(_dupes.dupes)
+app.command("compare")(_compare.compare)
