@@ -219,3 +219,31 @@ class DatasetTrace(SQLModel, table=True):
     trace_id: uuid.UUID = Field(sa_column=sa.Column(sa.Uuid(), primary_key=True))
     content_hash: str = Field(max_length=64, nullable=False)
     split: str = Field(max_length=64, nullable=False)
+
+
+class TraceScore(SQLModel, table=True):
+    """A named score on a trace (`trace score`): a number, its details and where it came from.
+
+    One row per (trace, name, step); `step` is -1 for a score of the whole trace, else the
+    0-based step index. Scoring again under the same name replaces the row. `details` is
+    canonical JSON text or NULL; `source` says which function or person gave it
+    (`baseline`, `module:function`, `human`). Deleting a trace deletes its scores
+    (ON DELETE CASCADE). `ix_trace_scores_name` serves `--score NAME>=X`.
+    """
+
+    __tablename__ = "trace_scores"
+    __table_args__ = (sa.Index("ix_trace_scores_name", "name", "value", "trace_id"),)
+
+    trace_id: uuid.UUID = Field(
+        sa_column=sa.Column(
+            sa.Uuid(),
+            sa.ForeignKey("traces.id", ondelete="CASCADE"),
+            primary_key=True,
+        )
+    )
+    name: str = Field(max_length=64, primary_key=True)
+    step: int = Field(primary_key=True)
+    value: float = Field(sa_type=sa.Float, nullable=False)
+    details: str | None = Field(default=None, sa_type=sa.Text, nullable=True)
+    source: str = Field(max_length=512, nullable=False)
+    created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)

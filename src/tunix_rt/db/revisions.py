@@ -19,6 +19,7 @@ SCHEMA_REVISIONS: tuple[str, ...] = (
     "0156b0cf5fc5",
     "e908cddca7f1",
     "d048f274c71d",
+    "5c0e7a1b9d42",
 )
 HEAD = SCHEMA_REVISIONS[-1]
 UPGRADE_HINT = "run `tunix-rt db upgrade`"
