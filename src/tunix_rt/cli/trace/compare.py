@@ -20,23 +20,32 @@ if TYPE_CHECKING:
 _OP_STYLE = {"equal": "", "replace": "yellow", "insert": "green", "delete": "red"}
 
 
-def _scores(db: Database, trace_ids: list[str]) -> dict[str, dict[str, float]]:
-    """Stored scores per trace id, by name; empty when there is no scores table (yet)."""
-    from sqlalchemy import inspect, text
+def _scores(db: Database, rows: list[TraceRow]) -> dict[str, dict[str, float]]:
+    """Stored scores per trace id (`name`, or `name@i` for step i); empty when the database
+    has no `trace_scores` table (yet)."""
+    import sqlalchemy as sa
 
+    table = sa.table(
+        "trace_scores",
+        sa.column("trace_id", sa.Uuid()),
+        sa.column("name", sa.String()),
+        sa.column("step", sa.Integer()),
+        sa.column("value", sa.Float()),
+    )
+    query = sa.select(table.c.trace_id, table.c.name, table.c.step, table.c.value).where(
+        table.c.trace_id.in_({row.id for row in rows})
+    )
     try:
         with db.engine.connect() as conn:
-            if not inspect(conn).has_table("scores"):
+            if not sa.inspect(conn).has_table("trace_scores"):
                 return {}
-            rows = conn.execute(text("SELECT trace_id, name, value FROM scores")).all()
+            found = conn.execute(query).all()
     except Exception:  # a scores table of another shape: skip scores, never fail compare
         return {}
-    wanted = set(trace_ids)
-    out: dict[str, dict[str, float]] = {t: {} for t in trace_ids}
-    for trace_id, name, value in rows:
-        key = str(trace_id)
-        if key in wanted and value is not None:
-            out[key][str(name)] = float(value)
+    out: dict[str, dict[str, float]] = {str(row.id): {} for row in rows}
+    for trace_id, name, step, value in found:
+        key = str(name) if step is None or step < 0 else f"{name}@{step}"
+        out.setdefault(str(trace_id), {})[key] = float(value)
     return out
 
 
@@ -97,7 +106,7 @@ def _view(a: TraceRow, b: TraceRow, result: StepDiff, scores: dict[str, dict[str
         literal_text(str(a.payload.get("final_answer", ""))),
         literal_text(str(b.payload.get("final_answer", ""))),
     )
-    if scores:
+    if any(scores.values()):
 
         def fmt(trace_id: str) -> Text:
             items = sorted(scores.get(trace_id, {}).items())
@@ -141,7 +150,7 @@ def compare(
     with state(ctx).database() as db:
         row_a = service.show(db, first)
         row_b = service.show(db, second)
-        scores = _scores(db, [str(row_a.id), str(row_b.id)])
+        scores = _scores(db, [row_a, row_b])
     result = diff.compare(row_a.payload, row_b.payload)
     if as_json:
         write_json(
