@@ -19,6 +19,7 @@ from tunix_rt.cli.trace import export as _export  # noqa: E402
 from tunix_rt.cli.trace import lint as _lint  # noqa: E402
 from tunix_rt.cli.trace import list as _list  # noqa: E402
 from tunix_rt.cli.trace import schema as _schema  # noqa: E402
+from tunix_rt.cli.trace import score as _score  # noqa: E402
 from tunix_rt.cli.trace import show as _show  # noqa: E402
 from tunix_rt.cli.trace import stats as _stats  # noqa: E402
 from tunix_rt.cli.trace import tag as _tag  # noqa: E402
@@ -38,3 +39,4 @@ app.command("lint")(_lint.lint)
 app.command("contamination")(_contamination.contamination)
 app.command("dupes")(_dupes.dupes)
 app.command("compare")(_compare.compare)
+app.command("score")(_score.score)
