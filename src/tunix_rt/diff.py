@@ -85,9 +85,43 @@ def _step_text(step: Any) -> str:
     return str(step)
 
 
+SIMILAR = 0.5  # word-level SequenceMatcher ratio at which two differing steps are one edited step
+
+
+def _pair_block(
+    steps_a: list[str],
+    steps_b: list[str],
+    na: list[str],
+    nb: list[str],
+    i1: int,
+    i2: int,
+    j1: int,
+    j2: int,
+) -> list[Pair]:
+    """A block of differing steps: the most similar pair (ratio >= SIMILAR, first on ties)
+    becomes a `replace` with its word diff, the blocks before and after it are paired the same
+    way; steps left unpaired are `delete` (in a) or `insert` (in b)."""
+    best, bi, bj = SIMILAR, -1, -1
+    for i in range(i1, i2):
+        words_a = na[i].split()
+        for j in range(j1, j2):
+            ratio = difflib.SequenceMatcher(None, words_a, nb[j].split(), autojunk=False).ratio()
+            if ratio > best or (bi < 0 and ratio >= best):
+                best, bi, bj = ratio, i, j
+    if bi < 0:
+        return [Pair("delete", i, None) for i in range(i1, i2)] + [
+            Pair("insert", None, j) for j in range(j1, j2)
+        ]
+    return [
+        *_pair_block(steps_a, steps_b, na, nb, i1, bi, j1, bj),
+        Pair("replace", bi, bj, word_diff(steps_a[bi], steps_b[bj])),
+        *_pair_block(steps_a, steps_b, na, nb, bi + 1, i2, bj + 1, j2),
+    ]
+
+
 def align(steps_a: list[str], steps_b: list[str]) -> tuple[Pair, ...]:
-    """Aligned pairs of step texts; a `replace` block is paired one to one, its surplus
-    becoming `delete` (a longer) or `insert` (b longer)."""
+    """Aligned pairs of step texts: equal steps by SequenceMatcher over normalised texts, then
+    within each differing block the most similar steps paired as edits (`_pair_block`)."""
     na = [normalise(s) for s in steps_a]
     nb = [normalise(s) for s in steps_b]
     matcher = difflib.SequenceMatcher(None, na, nb, autojunk=False)
@@ -100,12 +134,7 @@ def align(steps_a: list[str], steps_b: list[str]) -> tuple[Pair, ...]:
         elif tag == "insert":
             pairs += [Pair("insert", None, j) for j in range(j1, j2)]
         else:
-            common = min(i2 - i1, j2 - j1)
-            for k in range(common):
-                i, j = i1 + k, j1 + k
-                pairs.append(Pair("replace", i, j, word_diff(steps_a[i], steps_b[j])))
-            pairs += [Pair("delete", i, None) for i in range(i1 + common, i2)]
-            pairs += [Pair("insert", None, j) for j in range(j1 + common, j2)]
+            pairs += _pair_block(steps_a, steps_b, na, nb, i1, i2, j1, j2)
     return tuple(pairs)
 
 

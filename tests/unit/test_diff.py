@@ -72,3 +72,19 @@ def test_to_json_shape() -> None:
     assert j["answers_agree"] is True
     assert j["pairs"][0]["op"] == "replace"
     assert {"op": "replace", "a": "b", "b": "c"} in j["pairs"][0]["words"]
+
+
+def test_edited_step_pairs_with_its_partner_not_its_position() -> None:
+    a = ["Add 15 and 27", "15 + 27 = 42", "42 - 27 = 15, so the sum is right"]
+    b = ["add 15 and 27", "Add the tens first, then the ones", "15 + 27 = 43"]
+    assert [(p.op, p.a, p.b) for p in diff.align(a, b)] == [
+        ("equal", 0, 0),
+        ("insert", None, 1),
+        ("replace", 1, 2),
+        ("delete", 2, None),
+    ]
+
+
+def test_unrelated_steps_are_delete_and_insert() -> None:
+    pairs = diff.align(["alpha beta gamma"], ["one two three"])
+    assert [(p.op, p.a, p.b) for p in pairs] == [("delete", 0, None), ("insert", None, 0)]
