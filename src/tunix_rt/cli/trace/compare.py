@@ -91,7 +91,7 @@ def _view(a: TraceRow, b: TraceRow, result: StepDiff, scores: dict[str, dict[str
     )
     for n, pair in enumerate(result.pairs):
         style = _OP_STYLE[pair.op]
-        label = f"{'' if pair.a is None else pair.a}:{'' if pair.b is None else pair.b}"
+        label = f"{'-' if pair.a is None else pair.a}:{'-' if pair.b is None else pair.b}"
         mark = " *" if n == result.first_divergence else ""
         if pair.op == "replace":
             left = _words(pair.words, "a", "bold red")
