@@ -10,6 +10,7 @@ turns it into a usage error naming the option.
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 import uuid
@@ -81,6 +82,18 @@ class SearchQuery:
         return self.text
 
 
+@dataclass(frozen=True, slots=True)
+class ScoreMatch:
+    """`--score NAME>=X` (also `<=`, `=`): the trace's whole-trace score NAME compares to X."""
+
+    name: str
+    op: str  # ">=", "<=" or "="
+    value: float
+
+    def __str__(self) -> str:
+        return f"score {self.name}{self.op}{self.value:g}"
+
+
 @dataclass(frozen=True)
 class TraceFilter:
     """Which traces. Every part that is set must hold (AND); an empty filter selects all."""
@@ -94,6 +107,7 @@ class TraceFilter:
     no_tags: tuple[str, ...] = ()  # none of them
     steps: StepRange | None = None
     search: SearchQuery | None = None
+    scores: tuple[ScoreMatch, ...] = ()  # all of them
     ids_given: bool = field(default=False)  # --ids-from was used (even if it held no ids)
 
     @property
@@ -122,6 +136,7 @@ class TraceFilter:
             parts.append(f"steps {self.steps}")
         if self.search:
             parts.append(f"matching {self.search.text!r}")
+        parts.extend(str(m) for m in self.scores)
         return ", ".join(parts) if parts else "all traces"
 
 
@@ -192,6 +207,25 @@ def parse_steps(value: str) -> StepRange:
             "LOW <= HIGH), LOW.., ..HIGH or a single number"
         )
     return StepRange(low, high)
+
+
+_SCORE = re.compile(r"^\s*([^<>=\s]+)\s*(>=|<=|=)\s*(\S+)\s*$")
+
+
+def parse_score(value: str) -> ScoreMatch:
+    """`NAME>=X`, `NAME<=X` or `NAME=X`; NAME follows the tag name rules, X a finite number."""
+    match = _SCORE.match(value)
+    number: float | None = None
+    if match:
+        try:
+            number = float(match.group(3))
+        except ValueError:
+            number = None
+    if match is None or number is None or not math.isfinite(number):
+        raise FilterValueError(
+            f"{value!r} is not a score condition: use NAME>=X, NAME<=X or NAME=X (X a number)"
+        )
+    return ScoreMatch(parse_tag(match.group(1)), match.group(2), number)
 
 
 def parse_meta(value: str) -> MetaMatch:

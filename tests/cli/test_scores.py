@@ -74,3 +74,24 @@ def test_unknown_scorer_is_a_usage_error(cli: Cli, tmp_path: Path) -> None:
     result = cli("trace", "score", "--with", "nope")
     assert result.exit_code == 2
     assert "nope" in result.stderr
+
+
+def test_score_filter_option(cli: Cli, tmp_path: Path) -> None:
+    """`--score NAME>=X`, `<=`, `=` select by the stored whole-trace score; unscored never match."""
+    traces = [make_trace(n, steps=steps(*c)) for n, c in enumerate([(10,), (500,) * 10, (5,)])]
+    ids = upload(cli, tmp_path, traces)
+    assert cli("trace", "score", ids[0], ids[1]).exit_code == 0
+
+    def listed(*args: str) -> set[str]:
+        result = cli("trace", "list", "--all", "--jsonl", *args)
+        assert result.exit_code == 0, result.stderr
+        return {json.loads(line)["id"] for line in result.lines()}
+
+    assert listed("--score", "baseline>=50") == {ids[1]}
+    assert listed("--score", "baseline<=50") == {ids[0]}
+    assert listed("--score", "baseline=6") == {ids[0]}
+    assert listed("--score", "baseline>=0", "--score", "baseline<=100") == {ids[0], ids[1]}
+    assert listed("--score", "other>=0") == set()
+    bad = cli("trace", "list", "--score", "baseline>x")
+    assert bad.exit_code == 2
+    assert "--score" in bad.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tunix_rt.filters import FilterValueError, ScoreMatch, parse_score
 from tunix_rt.scoring import baseline
 
 
@@ -30,3 +31,23 @@ def test_baseline_details() -> None:
 def test_baseline_no_steps() -> None:
     assert baseline([]).value == 0.0
     assert baseline([]).details["avg_step_length"] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("baseline>=50", ScoreMatch("baseline", ">=", 50.0)),
+        (" r.1 <= -0.5 ", ScoreMatch("r.1", "<=", -0.5)),
+        ("human=1", ScoreMatch("human", "=", 1.0)),
+    ],
+)
+def test_parse_score(text: str, expected: ScoreMatch) -> None:
+    assert parse_score(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["baseline>50", "baseline>=x", ">=1", "Base>=1", "b>=nan", "b>=inf"]
+)
+def test_parse_score_rejects(text: str) -> None:
+    with pytest.raises(FilterValueError):
+        parse_score(text)

@@ -113,6 +113,20 @@ _FILTER_OPTIONS: dict[str, tuple[Any, Any]] = {
         ],
         None,
     ),
+    "score": (
+        Annotated[
+            list[str] | None,
+            typer.Option(
+                "--score",
+                metavar="NAME>=X",
+                help="The trace's score NAME (`trace score`) is >= X (also <= and =); "
+                "repeat: all must hold.",
+                show_default=False,
+                rich_help_panel=_FILTER_PANEL,
+            ),
+        ],
+        None,
+    ),
     "steps": (
         Annotated[
             str | None,
@@ -233,6 +247,8 @@ def build_filter(values: dict[str, Any]) -> TraceFilter:
         option = "--search"
         if values.get("search") is not None:
             parts["search"] = fl.parse_search(values["search"])
+        option = "--score"
+        parts["scores"] = tuple(fl.parse_score(v) for v in values.get("score") or ())
         option = "--ids-from"
         selection = fl.TraceFilter(**parts)
         if values.get("ids_from") is not None:

@@ -17,11 +17,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import ColumnElement, Connection
 
-from tunix_rt.filters import MetaMatch, StepRange, TraceFilter
-from tunix_rt.models import Trace, TraceTag, UTCDateTime
+from tunix_rt.filters import MetaMatch, ScoreMatch, StepRange, TraceFilter
+from tunix_rt.models import Trace, TraceScore, TraceTag, UTCDateTime
 
 traces = Trace.__table__  # type: ignore[attr-defined]
 trace_tags = TraceTag.__table__  # type: ignore[attr-defined]
+trace_scores = TraceScore.__table__  # type: ignore[attr-defined]
 
 ID_LIST_INLINE = 500  # more ids than this go through a temporary table
 
@@ -91,6 +92,20 @@ def _meta(match: MetaMatch, dialect: str, n: int) -> ColumnElement[bool]:
     return sa.text(sql).bindparams(**params)  # type: ignore[return-value]
 
 
+def _score(m: ScoreMatch) -> ColumnElement[bool]:
+    """The trace's whole-trace score (step -1) named `m.name` compares to `m.value`."""
+    value = trace_scores.c.value
+    test = (
+        value >= m.value if m.op == ">=" else value <= m.value if m.op == "<=" else value == m.value
+    )
+    return sa.exists().where(
+        trace_scores.c.trace_id == traces.c.id,
+        trace_scores.c.name == m.name,
+        trace_scores.c.step == -1,
+        test,
+    )
+
+
 def _has_tag(tag: str) -> ColumnElement[bool]:
     return sa.exists().where(trace_tags.c.trace_id == traces.c.id, trace_tags.c.tag == tag)
 
@@ -132,6 +147,7 @@ def conditions(
     out.extend(_meta(m, dialect, n) for n, m in enumerate(f.meta))
     out.extend(_has_tag(t) for t in f.tags)
     out.extend(~_has_tag(t) for t in f.no_tags)
+    out.extend(_score(m) for m in f.scores)
     if f.steps is not None:
         out.append(_steps(f.steps, dialect))
     if f.search is not None:

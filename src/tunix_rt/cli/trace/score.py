@@ -1,4 +1,4 @@
-"""`tunix-rt trace score [filter] --with baseline`: score the selected traces, store the scores.
+"""`tunix-rt trace score [ID]... [filter] --with baseline`: score traces, store the scores.
 
 Scores live in their own table (`trace_scores`), several names per trace; scoring again under a
 name replaces that name's score on the traces scored.
@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from tunix_rt.cli._options import JsonFlag, with_filter
+from tunix_rt.cli._options import JsonFlag, TraceIds, target, with_filter
 from tunix_rt.cli._output import handle_errors, say, write_json
 from tunix_rt.cli._state import state
 from tunix_rt.filters import TraceFilter
@@ -25,14 +25,17 @@ With = Annotated[
 @handle_errors
 def score(
     ctx: typer.Context,
+    ids: TraceIds = None,
     scorer: With = "baseline",
     as_json: JsonFlag = False,
     *,
     selection: TraceFilter,
 ) -> None:
-    """Score the traces a filter selects (all without one) and store the scores by name."""
+    """Score the traces chosen by ids, a filter, or both (all without either); store the scores."""
     from tunix_rt.services import scores as service
 
+    if ids:
+        selection = target(selection, ids, all_=False)
     if scorer != "baseline":
         raise typer.BadParameter(f"unknown scorer {scorer!r}: use baseline", param_hint="--with")
     with state(ctx).database() as db:
