@@ -298,7 +298,9 @@ class _Validator:
         try:
             for n, raw in enumerate(records):
                 self.bytes_read += len(raw.raw) + 1
-                booting = self.boot is not None and not self.boot.done()
+                if self.boot is not None and self.boot.done():
+                    self.boot = None  # the workers are up: stop asking (it takes a lock)
+                booting = self.boot is not None
                 if raw.parsed or not self.workers or n < PARALLEL_AFTER or booting:
                     self._submit()
                     self.pending.append(self._local(raw))
