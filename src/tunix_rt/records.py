@@ -140,7 +140,7 @@ def _damaged(ident: str, why: str) -> DamagedTraceError:
     )
 
 
-def version_json(payload: bytes, ident: str) -> bytes:
+def version_json(payload: bytes, ident: str | bytes) -> bytes:
     """The `trace_version` of stored payload bytes as JSON text, cut from their end.
 
     Canonical JSON sorts keys and the schema allows no key after `trace_version` at the top
@@ -149,32 +149,59 @@ def version_json(payload: bytes, ident: str) -> bytes:
     this shape were changed outside tunix-rt: a DamagedTraceError naming trace `ident`.
     """
     at = payload.rfind(_VERSION_KEY)
-    if at < 0 or not payload.startswith(_PAYLOAD_START) or not payload.endswith(b'"}'):
-        raise _damaged(ident, "is not canonical JSON")
+    if (
+        at < 0
+        or not payload.startswith(_PAYLOAD_START)
+        or not payload.endswith(b'"}')
+        or b"\n" in payload  # it would break the line
+    ):
+        shown = ident.decode(errors="replace") if isinstance(ident, bytes) else ident
+        raise _damaged(shown, "is not canonical JSON")
     return payload[at + len(_VERSION_KEY) : -1]
 
 
-def line_of(
-    ident: str, created_at: str, content_hash: str, payload: bytes, tags: tuple[str, ...]
+def line_bytes(
+    ident: bytes, created_at: bytes, content_hash: bytes, payload: bytes, tags: bytes
 ) -> bytes:
     """The JSON line of a stored record: `to_record`'s keys, compact, the payload verbatim.
 
     The payload is the stored canonical JSON (sorted keys, no whitespace: the bytes its
     `content_hash` was computed on), passed through without decoding; the rest is ASCII that
-    needs no escaping (a UUID, an ISO time, a hex digest) except `trace_version`, which is the
-    payload's own JSON text of it, and the tags. `orjson.loads(line)` equals `to_record` of
-    the same trace.
+    needs no escaping (a UUID, an ISO time as `datetime.isoformat()` writes it, a hex digest)
+    except `trace_version`, which is the payload's own JSON text of it, and `tags`, the JSON
+    array of the sorted tags (`tags_json`). `orjson.loads(line)` equals `to_record` of the
+    same trace. Everything is bytes already: the read path joins, and encodes nothing.
     """
     return b"".join(
         (
-            f'{{"id":"{ident}","created_at":"{created_at}","trace_version":'.encode(),
+            b'{"id":"',
+            ident,
+            b'","created_at":"',
+            created_at,
+            b'","trace_version":',
             version_json(payload, ident),
-            f',"content_hash":"{content_hash}","payload":'.encode(),
+            b',"content_hash":"',
+            content_hash,
+            b'","payload":',
             payload,
             b',"tags":',
-            orjson.dumps(tags) if tags else b"[]",
+            tags,
             b"}\n",
         )
+    )
+
+
+def tags_json(tags: tuple[str, ...]) -> bytes:
+    """The `tags` of a record line: a JSON array of the sorted tags."""
+    return orjson.dumps(tags) if tags else b"[]"
+
+
+def line_of(
+    ident: str, created_at: str, content_hash: str, payload: bytes, tags: tuple[str, ...]
+) -> bytes:
+    """`line_bytes` from a stored record's fields as text."""
+    return line_bytes(
+        ident.encode(), created_at.encode(), content_hash.encode(), payload, tags_json(tags)
     )
 
 

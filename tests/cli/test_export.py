@@ -204,22 +204,39 @@ def test_output_into_a_missing_folder_or_onto_a_folder(cli: Cli, tmp_path: Path)
     assert "it is a folder" in onto.stderr
 
 
-def test_failed_export_leaves_no_file(tmp_path: Path) -> None:
-    """A damaged trace stops the export: one line naming it, no file, no temporary file."""
-    url = f"sqlite:///{tmp_path / 't.db'}"
+@pytest.mark.parametrize(
+    "damage", ["'garbage'", '\'{"final_answer":"a\' || char(10) || \'","trace_version":"1"}\'']
+)
+def test_failed_export_leaves_no_file(cli: Cli, db_url: str, tmp_path: Path, damage: str) -> None:
+    """A damaged trace (not JSON; a raw newline) stops the export: one line naming it, no file,
+    no temporary file."""
     path = write_jsonl(tmp_path / "in.jsonl", [make_trace(n) for n in range(3000)])
-    assert invoke(["--db", url, "trace", "upload", str(path), "-q"]).exit_code == 0
-    with sqlite3.connect(tmp_path / "t.db") as conn:
-        (victim,) = conn.execute("SELECT id FROM traces ORDER BY created_at LIMIT 1").fetchone()
-        conn.execute("UPDATE traces SET payload = 'garbage' WHERE id = ?", (victim,))
-    conn.close()
+    assert cli("trace", "upload", str(path), "-q").exit_code == 0
+    victim = json.loads(cli("trace", "list", "--jsonl", "-n", "3000").lines()[-1])["id"]
+    if db_url.startswith("sqlite"):
+        with sqlite3.connect(db_url.removeprefix("sqlite:///")) as conn:
+            conn.execute(
+                f"UPDATE traces SET payload = {damage} WHERE id = ?", (uuid.UUID(victim).hex,)
+            )
+        conn.close()
+    else:
+        import psycopg
+
+        with psycopg.connect(db_url, autocommit=True) as pg:
+            pg.execute(  # type: ignore[call-overload]
+                f"UPDATE traces SET payload = {damage.replace('char(', 'chr(')} WHERE id = %s",
+                (victim,),
+            )
     work = tmp_path / "out"
     work.mkdir()
     for fmt in ("jsonl", "tunix-sft"):
-        result = invoke(["--db", url, "trace", "export", "--to", fmt, "-o", str(work / "x.jsonl")])
-        assert result.exit_code == 1
-        assert f"trace {uuid.UUID(victim)} is damaged" in result.stderr
+        result = cli("trace", "export", "--to", fmt, "-o", str(work / "x.jsonl"))
+        assert result.exit_code == 1, (fmt, result.stderr)
+        assert f"error: trace {victim} is damaged" in result.stderr
         assert list(work.iterdir()) == []
+    listed = cli("trace", "list", "--all", "--jsonl")
+    assert listed.exit_code == 1
+    assert f"trace {victim} is damaged" in listed.stderr
 
 
 def _big_sqlite(path: Path, count: int) -> str:
@@ -446,3 +463,37 @@ def test_default_workers() -> None:
     from tunix_rt.services.export import default_workers
 
     assert 0 <= default_workers() <= 8
+
+
+def test_pages_cut_across_read_batches(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`trace list --jsonl -n N` pages, whatever N against the read batches, add up to --all;
+    so do export batches (tiny batches here, so every boundary is crossed)."""
+    from tunix_rt.repositories import raw
+
+    monkeypatch.setattr(raw, "FETCH", 4)
+    monkeypatch.setattr(raw, "PG_BATCH", 3)
+    path = write_jsonl(tmp_path / "t.jsonl", [make_trace(n) for n in range(23)])
+    assert cli("trace", "upload", str(path), "-q").exit_code == 0
+    everything = cli("trace", "list", "--all", "--jsonl").stdout
+    assert len(everything.splitlines()) == 23
+    assert export(cli, "--to", "jsonl") == everything
+    sft = [json.loads(line)["id"] for line in export(cli, "--to", "tunix-sft").splitlines()]
+    assert sft == [json.loads(line)["id"] for line in everything.splitlines()]
+    for size in (1, 2, 3, 4, 5, 7, 11, 12, 22, 23, 24):
+        pages, cursor = [], None
+        while True:
+            more = ["--cursor", cursor] if cursor else []
+            result = cli("trace", "list", "--jsonl", "-n", str(size), *more)
+            assert result.exit_code == 0, result.stderr
+            pages.append(result.stdout)
+            assert len(result.lines()) == min(size, 23 - size * (len(pages) - 1)), size
+            cursor = (
+                result.stderr.split("--cursor ")[1].split()[0]
+                if "--cursor" in result.stderr
+                else None
+            )
+            if cursor is None:
+                break
+        assert "".join(pages) == everything, size

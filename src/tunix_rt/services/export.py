@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import BinaryIO
 
+import orjson
+
 from tunix_rt.db.database import Database
 from tunix_rt.db.engine import translate_errors
 from tunix_rt.errors import TunixRtError
@@ -102,15 +104,26 @@ class _Sink:
 
 
 def _pass_through(rows: Iterator[RawRow], sink: _Sink) -> None:
-    """`jsonl`: the stored records' lines, joined a thousand at a time (the hot path of
-    `trace list --jsonl`: nothing per row but the line itself)."""
-    parts: list[bytes] = []
-    for row in rows:
-        parts.append(line_of(*row))
-        if len(parts) == 1000:
-            sink.add(b"".join(parts), 1000)
-            parts.clear()
-    sink.add(b"".join(parts), len(parts))
+    """`jsonl` from rows: each stored record's line (`records.line_of`), a thousand to a
+    block."""
+
+    def blocks() -> Iterator[tuple[bytes, int]]:
+        while batch := list(islice(rows, 1000)):
+            yield b"".join([line_of(*row) for row in batch]), len(batch)
+
+    sink.flush()
+    write_record_lines(blocks(), sink.out, sink.report)
+
+
+def write_record_lines(
+    blocks: Iterable[tuple[bytes, int]], out: BinaryIO, report: ExportReport
+) -> None:
+    """Blocks of stored-record lines (`repositories.raw.lines`: bytes, how many lines) to
+    `out` as they come: the hot path of `trace list --jsonl` and `--to jsonl`."""
+    for data, count in blocks:
+        out.write(data)
+        report.count += count
+        report.bytes += len(data)
 
 
 def _render_here(
@@ -264,10 +277,15 @@ def export(
         )
     report = ExportReport(to)
     with translate_errors(db.url), db.engine.connect() as conn:
+        repo.snapshot(conn)
         where = select.conditions(conn=conn, selection=selection or TraceFilter())
         # closed before the connection, also when a renderer raises (a damaged trace)
-        with closing(repo.rows(conn=conn, where=where)) as rows:
-            write_lines(rows, to, options or Options(), out, report, workers=workers)
+        if to in RAW:
+            with closing(repo.lines(conn=conn, where=where)) as lines:
+                write_record_lines(lines, out, report)
+        else:
+            with closing(repo.rows(conn=conn, where=where)) as rows:
+                write_lines(rows, to, options or Options(), out, report, workers=workers)
     return report
 
 
@@ -280,25 +298,55 @@ def cursor_of(row: RawRow) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+def _cursor_of_line(line: bytes) -> str:
+    record = orjson.loads(line)
+    return cursor_of(RawRow(record["id"], record["created_at"], "", b""))
+
+
 def page(
-    db: Database, *, limit: int, cursor: str | None, selection: TraceFilter | None = None
-) -> tuple[list[RawRow], str | None]:
-    """One page of `trace list` as stored rows, and the cursor of the next page (or None)."""
+    db: Database,
+    *,
+    limit: int,
+    cursor: str | None,
+    out: BinaryIO,
+    report: ExportReport,
+    selection: TraceFilter | None = None,
+) -> str | None:
+    """Write one page of `trace list --jsonl` to `out` as it is read; return the cursor of
+    the next page (None when this was the last)."""
     after = decode_cursor(cursor) if cursor else None
+    written = 0
     with translate_errors(db.url), db.engine.connect() as conn:
+        repo.snapshot(conn)
         where = select.conditions(conn=conn, selection=selection or TraceFilter())
-        rows = list(repo.rows(conn=conn, where=where, after=after, limit=limit + 1))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return rows, cursor_of(rows[-1]) if more and rows else None
+        found = repo.lines(conn=conn, where=where, after=after, limit=limit + 1)
+        with closing(found) as blocks:
+            previous = b""  # what was written last (whole lines)
+            for data, count in blocks:
+                if written + count <= limit:
+                    write_record_lines([(data, count)], out, report)
+                    written += count
+                    previous = data
+                    continue
+                keep, end = limit - written, -1  # this block holds the line too many
+                for _ in range(keep):
+                    end = data.index(b"\n", end + 1)
+                if keep:
+                    previous = data[: end + 1]
+                    write_record_lines([(previous, keep)], out, report)
+                last = previous[previous.rfind(b"\n", 0, len(previous) - 1) + 1 : -1]
+                return _cursor_of_line(last)
+    return None
 
 
 def stream(
     db: Database, *, cursor: str | None = None, selection: TraceFilter | None = None
-) -> Iterator[RawRow]:
-    """Every selected trace as stored, newest first, streamed (constant memory)."""
+) -> Iterator[tuple[bytes, int]]:
+    """Every selected trace's stored-record line, newest first, in blocks (bytes, how many),
+    streamed (constant memory)."""
     after = decode_cursor(cursor) if cursor else None
     with translate_errors(db.url), db.engine.connect() as conn:
+        repo.snapshot(conn)
         where = select.conditions(conn=conn, selection=selection or TraceFilter())
-        with closing(repo.rows(conn=conn, where=where, after=after)) as rows:
-            yield from rows
+        with closing(repo.lines(conn=conn, where=where, after=after)) as blocks:
+            yield from blocks

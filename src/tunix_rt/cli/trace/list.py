@@ -70,7 +70,6 @@ def _jsonl(
 ) -> None:
     """`--jsonl`: the stored records as stored, streamed without decoding their payloads
     (`records.record_line`), the same lines as `trace export --to jsonl`."""
-    from tunix_rt.formats import Options
     from tunix_rt.services import export as service
 
     out = data_out()
@@ -79,11 +78,12 @@ def _jsonl(
     next_cursor = None
     with state(ctx).database() as db:
         if all_:
-            rows = service.stream(db, cursor=cursor, selection=selection)
-            service.write_lines(rows, "jsonl", Options(), out.buffer, report)
+            blocks = service.stream(db, cursor=cursor, selection=selection)
+            service.write_record_lines(blocks, out.buffer, report)
         else:
-            page, next_cursor = service.page(db, limit=limit, cursor=cursor, selection=selection)
-            service.write_lines(page, "jsonl", Options(), out.buffer, report)
+            next_cursor = service.page(
+                db, limit=limit, cursor=cursor, selection=selection, out=out.buffer, report=report
+            )
     out.buffer.flush()
     if next_cursor:
         if selection.is_empty:
