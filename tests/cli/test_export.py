@@ -497,3 +497,19 @@ def test_pages_cut_across_read_batches(
             if cursor is None:
                 break
         assert "".join(pages) == everything, size
+
+
+def test_workers_from_the_database(
+    golden_db: str, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows read on either database and made into RawRows in the workers: the golden bytes."""
+    from tunix_rt.services import export as service
+
+    monkeypatch.setattr(service, "PARALLEL_AFTER", 2)
+    monkeypatch.setattr(service, "BATCH", 2)
+    monkeypatch.setattr(service, "default_workers", lambda: 2)
+    for fmt in ("tunix-sft", "atif"):
+        assert export(cli, "--to", fmt).encode() == golden_path(fmt, "default").read_bytes()
+    result = cli("trace", "export", "--to", "tunix-grpo", "--strict")
+    assert result.exit_code == 1
+    assert IDS["00000008"] in result.stderr

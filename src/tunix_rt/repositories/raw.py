@@ -107,31 +107,53 @@ def rows(
     `after` is the (created_at, id) of the last row already seen (keyset paging), `limit`
     the most rows to return.
     """
+    found, make = sources(conn=conn, where=where, after=after, limit=limit)
+    # Closed explicitly, even when this raises: a PostgreSQL COPY left open would make the
+    # connection's rollback wait for the server forever.
+    with closing(found):
+        for source in found:
+            yield make(source)
+
+
+def sources(
+    *,
+    conn: Connection,
+    where: Sequence[ColumnElement[bool]] = (),
+    after: tuple[datetime, uuid.UUID] | None = None,
+    limit: int | None = None,
+) -> tuple[Generator[Any, None, None], Callable[[Any], RawRow]]:
+    """The rows of `rows` as the driver hands them over, and the pure function that makes a
+    RawRow of one: an export makes them in its worker processes, not in the process that
+    reads (close the generator when done, as `rows` does)."""
     if conn.dialect.name == "postgresql":
-        columns = _pg_columns(conn)
-        # Closed explicitly, even when this raises: a COPY left open would make the
-        # connection's rollback wait for the server forever.
-        with closing(_batches(conn, columns, where, after, limit, _row_key)) as copied:
-            for data in copied:
-                field = data.split(b"\x01", 4)
-                if field[4][:1] == b"\x02":  # quoted: it holds raw control characters
-                    raise _damaged(field[0].decode())
-                yield RawRow(
-                    field[0].decode(),
-                    field[1].decode(),
-                    field[2].decode(),
-                    field[4][:-1],
-                    _tags(field[3].decode()) if field[3] else (),
-                )
-        return
-    for ident, created, digest, tags, payload in _sqlite(conn, after, limit, where):
-        yield RawRow(
-            f"{ident[:8]}-{ident[8:12]}-{ident[12:16]}-{ident[16:20]}-{ident[20:]}",
-            _sqlite_time(created),
-            digest,
-            payload,
-            _tags(tags) if tags else (),
-        )
+        return _batches(conn, _pg_columns(conn), where, after, limit, _row_key), pg_raw_row
+    return _sqlite(conn, after, limit, where), sqlite_raw_row
+
+
+def sqlite_raw_row(source: tuple[str, str, str, str | None, bytes]) -> RawRow:
+    """A RawRow of a SQLite row: (hex id, created_at text, content_hash, tags, payload)."""
+    ident, created, digest, tags, payload = source
+    return RawRow(
+        f"{ident[:8]}-{ident[8:12]}-{ident[12:16]}-{ident[16:20]}-{ident[20:]}",
+        _sqlite_time(created),
+        digest,
+        payload,
+        _tags(tags) if tags else (),
+    )
+
+
+def pg_raw_row(source: bytes) -> RawRow:
+    """A RawRow of a COPY row: id, created_at, content_hash, tags, payload."""
+    field = source.split(b"\x01", 4)
+    if field[4][:1] == b"\x02":  # quoted: it holds raw control characters
+        raise _damaged(field[0].decode())
+    return RawRow(
+        field[0].decode(),
+        field[1].decode(),
+        field[2].decode(),
+        field[4][:-1],
+        _tags(field[3].decode()) if field[3] else (),
+    )
 
 
 def lines(

@@ -18,11 +18,11 @@ import os
 import signal
 import sys
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -127,11 +127,17 @@ def write_record_lines(
 
 
 def _render_here(
-    rows: Iterator[RawRow], render: Renderer, options: Options, sink: _Sink, limit: int | None
+    rows: Iterator[Any],
+    render: Renderer,
+    options: Options,
+    sink: _Sink,
+    limit: int | None,
+    make: Callable[[Any], RawRow] | None,
 ) -> bool:
     """Render up to `limit` rows (all when None) in this process; True when rows are left."""
     report = sink.report
-    for n, row in enumerate(rows, start=1):
+    for n, source in enumerate(rows, start=1):
+        row = source if make is None else make(source)
         line, flags = render(row, options)
         if flags:
             report.flag(flags, row.id)
@@ -142,13 +148,14 @@ def _render_here(
 
 
 def write_lines(
-    rows: Iterable[RawRow],
+    rows: Iterable[Any],
     to: str,
     options: Options,
     out: BinaryIO,
     report: ExportReport,
     *,
     workers: int | None = None,
+    make: Callable[[Any], RawRow] | None = None,
 ) -> ExportReport:
     """Render every row in format `to` and write the lines to `out`, in order, in large
     chunks; counts and flagged traces go to `report`.
@@ -158,18 +165,19 @@ def write_lines(
     per CPU; 0: none) while this process reads and writes; at most IN_FLIGHT batches per
     worker are outstanding, so memory stays bounded, and results are written in the order
     the rows came, so the bytes are the same either way. `jsonl` is never parallel: it only
-    joins bytes.
+    joins bytes. With `make` (`repositories.raw.sources`), `rows` are the driver's rows and
+    `make` turns each into a RawRow where it is rendered (in the workers, when they run).
     """
     render = FORMATS[to]
     sink = _Sink(out, report)
     remaining = iter(rows)
     count = default_workers() if workers is None else workers
     if to in RAW:
-        _pass_through(remaining, sink)
+        _pass_through(remaining if make is None else map(make, remaining), sink)
     elif count < 1:
-        _render_here(remaining, render, options, sink, None)
-    elif _render_here(remaining, render, options, sink, PARALLEL_AFTER):
-        _render_in_workers(remaining, to, options, sink, count)
+        _render_here(remaining, render, options, sink, None, make)
+    elif _render_here(remaining, render, options, sink, PARALLEL_AFTER, make):
+        _render_in_workers(remaining, to, options, sink, count, make)
     sink.flush()
     return report
 
@@ -181,6 +189,7 @@ BATCH = 500  # rows per worker task
 IN_FLIGHT = 3  # batches per worker outstanding
 _worker_render: Renderer | None = None
 _worker_options = Options()
+_worker_make: Callable[[Any], RawRow] | None = None
 
 
 def default_workers() -> int:
@@ -192,13 +201,15 @@ def default_workers() -> int:
     return 0 if cpus < 2 else min(cpus, 8)
 
 
-def _worker_start(parent: int, to: str, options: Options) -> None:  # pragma: no cover
+def _worker_start(  # pragma: no cover - runs in the worker process
+    parent: int, to: str, options: Options, make: Callable[[Any], RawRow] | None
+) -> None:
     """Worker initializer: render format `to`; die with this export, even on SIGKILL.
 
     Ctrl-C and SIGTERM are left to the parent, which stops the workers: a worker that took
     them too would print a traceback of its own.
     """
-    global _worker_render, _worker_options
+    global _worker_render, _worker_options, _worker_make
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     import ctypes
@@ -207,16 +218,17 @@ def _worker_start(parent: int, to: str, options: Options) -> None:  # pragma: no
     ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
     if os.getppid() != parent:  # the parent died before prctl took effect
         os._exit(1)
-    _worker_render, _worker_options = FORMATS[to], options
+    _worker_render, _worker_options, _worker_make = FORMATS[to], options, make
 
 
-def _render_batch(batch: list[RawRow]) -> tuple[bytes, int, list[tuple[str, int]]]:
+def _render_batch(batch: list[Any]) -> tuple[bytes, int, list[tuple[str, int]]]:
     """In a worker: the batch's lines joined, their number, and the flagged (id, flags)."""
-    render, options = _worker_render, _worker_options
+    render, options, make = _worker_render, _worker_options, _worker_make
     assert render is not None
     lines: list[bytes] = []
     flagged: list[tuple[str, int]] = []
-    for row in batch:
+    for source in batch:
+        row = source if make is None else make(source)
         line, flags = render(row, options)
         lines.append(line)
         if flags:
@@ -225,7 +237,12 @@ def _render_batch(batch: list[RawRow]) -> tuple[bytes, int, list[tuple[str, int]
 
 
 def _render_in_workers(
-    rows: Iterator[RawRow], to: str, options: Options, sink: _Sink, workers: int
+    rows: Iterator[Any],
+    to: str,
+    options: Options,
+    sink: _Sink,
+    workers: int,
+    make: Callable[[Any], RawRow] | None,
 ) -> None:
     """Forked workers render batches; this process reads the rows and writes the results in
     order. Forking with the database connection open is safe here: the workers never touch
@@ -237,7 +254,7 @@ def _render_in_workers(
         workers,
         mp_context=multiprocessing.get_context("fork"),
         initializer=_worker_start,
-        initargs=(os.getpid(), to, options),
+        initargs=(os.getpid(), to, options, make),
     )
     pending: deque[Future[tuple[bytes, int, list[tuple[str, int]]]]] = deque()
 
@@ -284,8 +301,11 @@ def export(
             with closing(repo.lines(conn=conn, where=where)) as lines:
                 write_record_lines(lines, out, report)
         else:
-            with closing(repo.rows(conn=conn, where=where)) as rows:
-                write_lines(rows, to, options or Options(), out, report, workers=workers)
+            found, make = repo.sources(conn=conn, where=where)
+            with closing(found):
+                write_lines(
+                    found, to, options or Options(), out, report, workers=workers, make=make
+                )
     return report
 
 
