@@ -408,6 +408,7 @@ def test_many_matches_page_newest_first(
     first; pages and cursors work as without a search; small catch-up batches."""
     monkeypatch.setattr(search, "PROBE_LIMIT", 3)
     monkeypatch.setattr(search, "BATCH", 4)
+    monkeypatch.setattr(search, "VACUUM_AFTER", 10)  # PostgreSQL: vacuum after catching up
     traces = [
         trace(f"t{n}", f"common word {n}", ["rare" if n % 7 == 0 else "plain"], str(n))
         for n in range(30)

@@ -70,6 +70,7 @@ SEPARATOR = "\x1f"  # between the folded fields of a body; folding never produce
 MIN_INDEXED = 3  # trigram indexes serve terms of at least 3 characters
 PROBE_LIMIT = 2000  # more matches than this: check bodies while walking newest first
 BATCH = 1000  # traces indexed per catch-up transaction
+VACUUM_AFTER = 10_000  # PostgreSQL: vacuum after indexing at least this many traces
 YIELD_SECONDS = 0.01  # pause between catch-up transactions, so a waiting writer gets in
 # A fixed 64-bit advisory-lock key: one catch-up at a time per PostgreSQL database.
 PG_LOCK_KEY = int.from_bytes(b"tunix-sq", "big")
@@ -382,15 +383,19 @@ _PG_INSERT = (
 )
 
 
-def _postgres_batches(engine: Engine, writer: Connection) -> None:
+def _postgres_batches(engine: Engine, writer: Connection) -> int:
     """Stream the missing traces; fold each batch on a thread while the previous one is
-    written (psycopg lets go of the GIL while it waits for the server)."""
+    written (psycopg lets go of the GIL while it waits for the server). How many."""
     from concurrent.futures import Future, ThreadPoolExecutor
 
+    written = 0
+
     def write(bodies: Sequence[tuple[Any, str]]) -> None:
+        nonlocal written
         ids, texts = [b[0] for b in bodies], [b[1] for b in bodies]
         writer.execute(sa.text(_PG_INSERT), {"ids": ids, "bodies": texts})
         writer.commit()
+        written += len(bodies)
 
     with engine.connect() as reader, ThreadPoolExecutor(1) as folder:
         missing = reader.execution_options(yield_per=BATCH).execute(sa.text(_PG_MISSING))
@@ -402,6 +407,20 @@ def _postgres_batches(engine: Engine, writer: Connection) -> None:
             pending = folding
         if pending is not None:
             write(pending.result())
+    return written
+
+
+def _postgres_vacuum(engine: Engine) -> None:
+    """After a big catch-up, what autovacuum would do soon: set the visibility map (the
+    completeness check is two index-only scans; without it they visit the heap and cost ten
+    times more) and the statistics. Skipped without waiting when a vacuum already runs; a
+    user who does not own the tables gets a warning from the server, not an error."""
+    try:
+        with engine.connect() as conn:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")  # noqa: PLW2901
+            conn.execute(sa.text("VACUUM (ANALYZE, SKIP_LOCKED) traces, trace_search"))
+    except sa.exc.DBAPIError:  # a replica, or the server refuses: autovacuum will do it
+        pass
 
 
 def _postgres_catch_up(engine: Engine) -> bool:
@@ -418,12 +437,14 @@ def _postgres_catch_up(engine: Engine) -> bool:
             if not locked:
                 return False
             try:
-                _postgres_batches(engine, writer)
+                written = _postgres_batches(engine, writer)
             except BaseException:
                 writer.invalidate()  # closing the session releases the lock, whatever its state
                 raise
             writer.execute(sa.text("SELECT pg_advisory_unlock(:k)"), lock)
             writer.commit()
-            return True
+        if written >= VACUUM_AFTER:
+            _postgres_vacuum(engine)
+        return True
     except sa.exc.DBAPIError:  # read-only, no INSERT right, a concurrent delete: search scans
         return False
