@@ -111,3 +111,12 @@ def test_bad_by_is_a_usage_error(loaded: Cli, by: str) -> None:
     result = loaded("trace", "stats", "--by", by)
     assert result.exit_code == 2
     assert "--by" in result.stderr
+
+
+def test_tag_filters_work_with_tag_counts(loaded: Cli) -> None:
+    """`--tag` / `--no-tag` inside a query that itself reads the tags table (was a crash)."""
+    assert loaded("trace", "tag", "add", "a", "--meta", "src=a").exit_code == 0
+    tagged = loaded("trace", "stats", "--json", "--tag", "a").json()
+    assert (tagged["count"], tagged["tags"], tagged["untagged"]) == (2, {"a": 2}, 0)
+    other = loaded("trace", "stats", "--json", "--no-tag", "a", "--by", "tag").json()
+    assert (other["count"], other["tags"]) == (2, {})

@@ -147,14 +147,14 @@ def test_out_of_range_cursor_is_one_line(cli: Cli, stamp: str) -> None:
 
     token = base64.urlsafe_b64encode(f"{stamp}|{'0' * 32}".encode()).decode()
     result = cli("trace", "list", "--cursor", token)
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.stderr.startswith("error: invalid --cursor ")
     assert len(result.stderr.splitlines()) == 1
 
 
 def test_huge_cursor_is_not_echoed_whole(cli: Cli) -> None:
     result = cli("trace", "list", "--cursor", "A" * 100_000)
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert len(result.stderr) < 200
 
 
@@ -233,3 +233,38 @@ def test_upload_waiting_for_another_sqlite_writer_says_so(tmp_path: Path) -> Non
         f"note: another process is writing to {db}: waiting for it to finish (up to 10 minutes)\n"
     )
     assert rest == "stored 1, duplicates 0\n"
+
+
+def test_empty_cursor_is_refused_not_page_one(cli: Cli) -> None:
+    """`--cursor "$next"` with an empty $next must not loop on the first page forever."""
+    result = cli("trace", "list", "--cursor", "")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: invalid --cursor ''")
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_help_onto_a_full_disk_is_one_line() -> None:
+    with open("/dev/full", "wb") as full:
+        result = run("trace", "list", "--help", stdout=full)
+    assert result.returncode == 1
+    assert result.stderr == b"error: No space left on device\n"
+
+
+def test_ctrl_c_prints_one_line(db_url: str, tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "big.jsonl", [make_trace(n) for n in range(60_000)])
+    assert invoke(["--db", db_url, "trace", "list"]).exit_code == 0
+    with subprocess.Popen(
+        [*TUNIX, "--db", db_url, "trace", "upload", str(path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    ) as proc:
+        time.sleep(2.0)
+        proc.send_signal(signal.SIGINT)
+        assert proc.stderr is not None
+        err = proc.stderr.read().decode()
+        code = proc.wait(timeout=60)
+    if code == 0:  # pragma: no cover - a very fast machine finished first
+        pytest.skip("the upload finished before SIGINT")
+    assert code == 130
+    assert err == "interrupted: stopped (nothing half-written was kept)\n"
+    assert invoke(["--db", db_url, "trace", "list", "--all", "--jsonl"]).stdout == ""

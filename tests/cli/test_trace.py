@@ -318,7 +318,7 @@ def test_cursor_printed_on_stderr_when_more(cli: Cli, tmp_path: Path) -> None:
 def test_invalid_cursor_is_one_line_error(cli: Cli) -> None:
     """A garbage cursor is rejected with a clear message."""
     result = cli("trace", "list", "--cursor", "not-a-cursor")
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a value the user typed: a usage error
     assert "invalid --cursor" in result.stderr
 
 

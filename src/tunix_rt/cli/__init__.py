@@ -140,3 +140,10 @@ def main() -> None:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, 1)
         sys.exit(0)
+    except OSError as exc:
+        # Click printing help or a usage error onto a full disk: one line, not a traceback.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        if sys.stderr is not None:
+            sys.stderr.write(f"error: {exc.strerror or exc}\n")
+        sys.exit(1)

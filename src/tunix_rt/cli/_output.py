@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TextIO, TypeVar
 
 import typer
 
-from tunix_rt.errors import OutputError, TunixRtError
+from tunix_rt.errors import CursorError, OutputError, TunixRtError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -142,6 +142,8 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
             if sys.stdout is not None:
                 sys.stdout.flush()  # a full disk must fail here, not at interpreter exit
             return result
+        except CursorError as exc:  # a value the user typed: a usage error, like --limit 0
+            raise fail(str(exc), code=2) from None
         except TunixRtError as exc:
             raise fail(str(exc)) from None
         except BrokenPipeError:
@@ -152,6 +154,9 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
         except Terminated:
             say("terminated: stopped (nothing half-written was kept)")
             raise typer.Exit(143) from None
+        except KeyboardInterrupt:
+            say("interrupted: stopped (nothing half-written was kept)")
+            raise typer.Exit(130) from None
         except OSError as exc:
             # A full disk, an I/O error, a vanished file: one line, never a traceback.
             where = f"{literal(str(exc.filename))}: " if exc.filename else ""

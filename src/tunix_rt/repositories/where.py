@@ -107,7 +107,9 @@ def _score(m: ScoreMatch) -> ColumnElement[bool]:
 
 
 def _has_tag(tag: str) -> ColumnElement[bool]:
-    return sa.exists().where(trace_tags.c.trace_id == traces.c.id, trace_tags.c.tag == tag)
+    # An alias: a query that itself reads trace_tags (tag counts) must not correlate with it.
+    tagged = trace_tags.alias("has_tag")
+    return sa.exists().where(tagged.c.trace_id == traces.c.id, tagged.c.tag == tag)
 
 
 def ids_condition(*, conn: Connection, ids: Sequence[uuid.UUID]) -> ColumnElement[bool]:

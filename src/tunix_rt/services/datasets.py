@@ -7,6 +7,7 @@ each a split from its normalised prompt and stores ids, content hashes and split
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterator
 from contextlib import closing
@@ -230,6 +231,12 @@ def _watch(rows: Iterator[RawRow], stats: card_mod.Stats, newest: list[str]) -> 
         yield row
 
 
+def _remove(paths: list[Path]) -> None:
+    for path in paths:
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+
 def export(
     db: Database,
     name: str,
@@ -264,53 +271,64 @@ def export(
         except OSError as exc:
             raise OutputError(f"cannot create {out}: {exc.strerror or exc}") from None
         stats = card_mod.Stats()
+        written: list[Path] = []  # removed again if the export does not finish
         newest: list[str] = []
         files: dict[str, tuple[str, int]] = {}
         reports: dict[str, ExportReport] = {}
-        for split in info.ratios.names:
-            report = ExportReport(to)
-            path = out / f"{split}.jsonl"
-            where = [repo.in_split(info.id, split)]
-            with (
-                atomic_output(path, force=force) as handle,
-                closing(raw_repo.rows(conn=conn, where=where)) as rows,
-            ):
-                watched = _watch(rows, stats, newest)
-                write_lines(watched, to, options or Options(), handle, report, workers=workers)
-            reports[split] = report
-            files[path.name] = card_mod.file_digest(path)
-    ratios = info.ratios.as_dict()
-    card_bytes = card_mod.card(
-        name=info.name,
-        version=info.version,
-        to=to,
-        filter_text=info.filter,
-        pick=info.pick,
-        seed=info.seed,
-        ratios=ratios,
-        counts=info.counts,
-        tool_version=__version__,
-    )
-    with atomic_output(out / card_mod.CARD, force=force) as handle:
-        handle.write(card_bytes)
-    files[card_mod.CARD] = card_mod.file_digest(out / card_mod.CARD)
-    doc = card_mod.manifest(
-        name=info.name,
-        version=info.version,
-        filter_text=info.filter,
-        pick=info.pick,
-        seed=info.seed,
-        limit=info.limit,
-        ratios=ratios,
-        members=member_rows,
-        data_as_of=newest[0] if newest else None,
-        stats=stats.as_dict(),
-        tool_version=__version__,
-        to=to,
-        files=files,
-    )
-    with atomic_output(out / card_mod.MANIFEST, force=force) as handle:
-        handle.write(doc)
+        try:
+            for split in info.ratios.names:
+                report = ExportReport(to)
+                path = out / f"{split}.jsonl"
+                where = [repo.in_split(info.id, split)]
+                with (
+                    atomic_output(path, force=force) as handle,
+                    closing(raw_repo.rows(conn=conn, where=where)) as rows,
+                ):
+                    watched = _watch(rows, stats, newest)
+                    write_lines(watched, to, options or Options(), handle, report, workers=workers)
+                reports[split] = report
+                written.append(path)
+                files[path.name] = card_mod.file_digest(path)
+        except BaseException:
+            _remove(written)
+            raise
+    try:
+        ratios = info.ratios.as_dict()
+        card_bytes = card_mod.card(
+            name=info.name,
+            version=info.version,
+            to=to,
+            filter_text=info.filter,
+            pick=info.pick,
+            seed=info.seed,
+            ratios=ratios,
+            counts=info.counts,
+            tool_version=__version__,
+        )
+        with atomic_output(out / card_mod.CARD, force=force) as handle:
+            handle.write(card_bytes)
+        written.append(out / card_mod.CARD)
+        files[card_mod.CARD] = card_mod.file_digest(out / card_mod.CARD)
+        doc = card_mod.manifest(
+            name=info.name,
+            version=info.version,
+            filter_text=info.filter,
+            pick=info.pick,
+            seed=info.seed,
+            limit=info.limit,
+            ratios=ratios,
+            members=member_rows,
+            data_as_of=newest[0] if newest else None,
+            stats=stats.as_dict(),
+            tool_version=__version__,
+            to=to,
+            files=files,
+        )
+        with atomic_output(out / card_mod.MANIFEST, force=force) as handle:
+            handle.write(doc)
+    except BaseException:
+        _remove(written)  # no manifest: a folder of split files must not look finished
+        raise
     return ExportResult(info, out, files, reports)
 
 

@@ -334,7 +334,7 @@ def page(
 ) -> str | None:
     """Write one page of `trace list --jsonl` to `out` as it is read; return the cursor of
     the next page (None when this was the last)."""
-    after = decode_cursor(cursor) if cursor else None
+    after = decode_cursor(cursor) if cursor is not None else None
     written = 0
     with translate_errors(db.url), db.engine.connect() as conn:
         repo.snapshot(conn)
@@ -364,7 +364,7 @@ def stream(
 ) -> Iterator[tuple[bytes, int]]:
     """Every selected trace's stored-record line, newest first, in blocks (bytes, how many),
     streamed (constant memory)."""
-    after = decode_cursor(cursor) if cursor else None
+    after = decode_cursor(cursor) if cursor is not None else None
     with translate_errors(db.url), db.engine.connect() as conn:
         repo.snapshot(conn)
         where = select.conditions(conn=conn, selection=selection or TraceFilter())

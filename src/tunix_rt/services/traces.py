@@ -57,7 +57,7 @@ class Page:
 def list_page(
     db: Database, *, limit: int, cursor: str | None, selection: TraceFilter | None = None
 ) -> Page:
-    after = decode_cursor(cursor) if cursor else None
+    after = decode_cursor(cursor) if cursor is not None else None
     with translate_errors(db.url), db.engine.connect() as conn:
         where = select.conditions(conn=conn, selection=selection or TraceFilter())
         rows = list(repo.page(conn=conn, limit=limit + 1, after=after, where=where))
@@ -70,7 +70,7 @@ def iter_all(
     db: Database, *, cursor: str | None = None, selection: TraceFilter | None = None
 ) -> Iterator[TraceRow]:
     """Every selected trace, newest first, streamed from the server (constant memory)."""
-    after = decode_cursor(cursor) if cursor else None
+    after = decode_cursor(cursor) if cursor is not None else None
     with translate_errors(db.url), db.engine.connect() as conn:
         where = select.conditions(conn=conn, selection=selection or TraceFilter())
         rows = repo.page(conn=conn, limit=None, after=after, where=where)
