@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+import orjson
+
 from tunix_rt.records import DamagedTraceError, RawRow, parse_raw
 
 START_OF_TURN = "<start_of_turn>"
@@ -122,7 +124,10 @@ def _step_index(step: dict[str, Any]) -> Any:
 
 def parse(row: RawRow, options: Options) -> Parsed:
     """The stored trace `row`, parsed and checked for control tokens (stripped on request)."""
-    payload = parse_raw(row)
+    try:
+        payload = orjson.loads(row.payload)
+    except orjson.JSONDecodeError:
+        payload = parse_raw(row)  # raises the DamagedTraceError that names the trace
     try:
         steps: list[dict[str, Any]] = payload["steps"]
         contents: list[str] = [s["content"] for s in steps]

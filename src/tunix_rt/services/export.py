@@ -161,8 +161,8 @@ def write_lines(
     chunks; counts and flagged traces go to `report`.
 
     Rendering (a JSON parse, the text, a JSON dump) costs more than reading the row, so after
-    the first PARALLEL_AFTER rows the rest go in batches to `workers` processes (default: one
-    per CPU; 0: none) while this process reads and writes; at most IN_FLIGHT batches per
+    the first PARALLEL_AFTER rows the rest can go in batches to `workers` processes (default:
+    `default_workers()`; 0: none) while this process reads and writes; at most IN_FLIGHT per
     worker are outstanding, so memory stays bounded, and results are written in the order
     the rows came, so the bytes are the same either way. `jsonl` is never parallel: it only
     joins bytes. With `make` (`repositories.raw.sources`), `rows` are the driver's rows and
@@ -187,18 +187,25 @@ def write_lines(
 PARALLEL_AFTER = 2_000  # rows rendered here first: small exports never start a worker
 BATCH = 500  # rows per worker task
 IN_FLIGHT = 3  # batches per worker outstanding
+MIN_CPUS = 4  # fewer: render in this process (see default_workers)
 _worker_render: Renderer | None = None
 _worker_options = Options()
 _worker_make: Callable[[Any], RawRow] | None = None
 
 
 def default_workers() -> int:
-    """One worker per CPU this process may use (at most 8), none on one CPU or off Linux
-    (the workers are forked, and only Linux can tie their lives to this process)."""
+    """Worker processes for an export: one per CPU but the one this process reads and writes
+    on (at most 8); none with fewer than four CPUs or off Linux.
+
+    Measured on two CPUs: the workers cost more than they saved (sending the rows and the
+    rendered lines between processes took as much CPU as rendering, and this process needs
+    a CPU of its own to read and write), so there the export renders in this process. The
+    workers are forked, and only Linux can tie their lives to this process.
+    """
     if not sys.platform.startswith("linux"):
         return 0
     cpus = len(os.sched_getaffinity(0))
-    return 0 if cpus < 2 else min(cpus, 8)
+    return 0 if cpus < MIN_CPUS else min(cpus - 1, 8)
 
 
 def _worker_start(  # pragma: no cover - runs in the worker process
