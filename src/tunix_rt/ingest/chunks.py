@@ -14,8 +14,8 @@ import os
 import sys
 from typing import Any
 
-from tunix_rt.ingest.readers import Location, RawRecord, parse_line
-from tunix_rt.ingest.validate import check, new_row
+from tunix_rt.ingest.readers import parse_line
+from tunix_rt.ingest.validate import check_value, new_row
 
 
 def validate_chunk(
@@ -31,7 +31,7 @@ def validate_chunk(
     out: list[tuple[Any, ...]] = []
     for offset, (line_no, raw) in enumerate(lines):
         value, error = parse_line(raw)
-        outcome = check(RawRecord(Location(source, line_no), raw, value, error), max_bytes)
+        outcome = check_value(source, line_no, raw, value, error, max_bytes)
         if isinstance(outcome, list):
             out.append((line_no, [(e.field, e.message) for e in outcome], raw))
         else:

@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from pydantic import ValidationError
@@ -42,8 +42,9 @@ class RecordError:
         return {"field": self.field, "message": self.message}
 
 
-@dataclass(frozen=True, slots=True)
-class Prepared:
+class Prepared(NamedTuple):
+    """A valid record ready to store, and where it came from (one per trace, hence a tuple)."""
+
     location: Location
     row: NewRow
 
@@ -198,11 +199,24 @@ Checked = tuple[uuid.UUID | None, datetime | None, str, str, bytes, tuple[str, .
 def check(raw: RawRecord, max_bytes: int) -> Checked | list[RecordError]:
     """Validate one raw record; its identity without id and timestamp (see `prepare`)."""
     loc = raw.location
-    if raw.error is not None:
-        return [RecordError(loc, None, raw.error)]
-    value = raw.value
+    return check_value(loc.source, loc.line, raw.raw, raw.value, raw.error, max_bytes, loc.index)
+
+
+def check_value(
+    source: str,
+    line: int,
+    raw: bytes,
+    value: Any,
+    error: str | None,
+    max_bytes: int,
+    index: int | None = None,
+) -> Checked | list[RecordError]:
+    """`check` for a record given by parts: its `Location` is made only for an error report
+    (a worker validating a chunk of lines saves two dataclasses per valid trace)."""
+    if error is not None:
+        return [RecordError(Location(source, line, index), None, error)]
     if not isinstance(value, dict):
-        return [RecordError(loc, None, "must be a JSON object (a trace)")]
+        return [RecordError(Location(source, line, index), None, "must be a JSON object (a trace)")]
     trace_id: uuid.UUID | None = None
     created_at: datetime | None = None
     claimed: str | None = None
@@ -211,29 +225,29 @@ def check(raw: RawRecord, max_bytes: int) -> Checked | list[RecordError]:
     tags: tuple[str, ...] = ()
     if "payload" in value:
         envelope = value
+        loc = Location(source, line, index)
         value, trace_id, created_at, claimed, errors = _envelope(envelope, loc)
         tags = _record_tags(envelope.get("tags"), loc, errors)
         prefix = "payload"
-    if len(raw.raw) > max_bytes and len(canonical_json(value)) > max_bytes:
-        return [_too_big(loc, prefix, max_bytes)]
+    if len(raw) > max_bytes and len(canonical_json(value)) > max_bytes:
+        return [_too_big(Location(source, line, index), prefix, max_bytes)]
     try:
         canonical = validate_trace(value)
     except ValidationError as exc:
-        return errors + _pydantic_errors(loc, exc, prefix)
+        return errors + _pydantic_errors(Location(source, line, index), exc, prefix)
     try:
         encoded = canonical_json(canonical)
     except orjson.JSONEncodeError as exc:
+        loc = Location(source, line, index)
         return [*errors, RecordError(loc, prefix or None, f"cannot be encoded: {exc}")]
     if len(encoded) > max_bytes:
-        errors.append(_too_big(loc, prefix, max_bytes))
+        errors.append(_too_big(Location(source, line, index), prefix, max_bytes))
     if b"\\u0000" in encoded and _has_nul(canonical):
-        errors.append(
-            RecordError(
-                loc, prefix or None, "contains the character U+0000, which cannot be stored"
-            )
-        )
+        message = "contains the character U+0000, which cannot be stored"
+        errors.append(RecordError(Location(source, line, index), prefix or None, message))
     digest = hashlib.sha256(encoded).hexdigest()
     if claimed is not None and claimed != digest:
+        loc = Location(source, line, index)
         errors.append(RecordError(loc, "content_hash", "does not match the payload"))
     if errors:
         return errors
