@@ -35,6 +35,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 import orjson
 
@@ -46,16 +47,22 @@ TUNIX = str(BIN / "tunix-rt")
 SQLITE_UTILS = str(BIN / "sqlite-utils")
 
 
-TIME = "/usr/bin/time"  # GNU time: the peak RSS of the command alone
+TIME = "/usr/bin/time"  # GNU time: the peak RSS and CPU time of the command alone
 
 
-def run(cmd: list[str], env: dict[str, str]) -> tuple[float, int]:
-    """Wall seconds and peak RSS (KiB) of one whole process, stdout to /dev/null.
+class Result(NamedTuple):
+    seconds: float  # wall
+    rss_kib: int  # peak resident set
+    cpu: float  # user + system seconds (the command and the processes it waited for)
 
-    The peak RSS comes from GNU time when it is installed: a child's ru_maxrss as seen by
+
+def run(cmd: list[str], env: dict[str, str]) -> Result:
+    """One whole process, stdout to /dev/null.
+
+    Peak RSS and CPU come from GNU time when it is installed: a child's ru_maxrss as seen by
     this (large) process would include the memory it had while forking.
     """
-    wrapped = [TIME, "-f", "%M", *cmd] if os.path.exists(TIME) else cmd
+    wrapped = [TIME, "-f", "%M %U %S", *cmd] if os.path.exists(TIME) else cmd
     start = time.perf_counter()
     proc = subprocess.Popen(wrapped, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     assert proc.stderr is not None
@@ -65,23 +72,30 @@ def run(cmd: list[str], env: dict[str, str]) -> tuple[float, int]:
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{' '.join(cmd)} failed: {err.decode(errors='replace')}")
     if wrapped is cmd:
-        return elapsed, usage.ru_maxrss
-    return elapsed, int(err.decode().strip().splitlines()[-1])
+        return Result(elapsed, usage.ru_maxrss, usage.ru_utime + usage.ru_stime)
+    peak, user, system = err.decode().strip().splitlines()[-1].split()
+    return Result(elapsed, int(peak), float(user) + float(system))
 
 
 def interleaved(
     commands: dict[str, list[str]], env: dict[str, str], runs: int
-) -> dict[str, tuple[float, int]]:
-    """Median wall time and max peak RSS of each command over `runs` interleaved rounds."""
-    times: dict[str, list[float]] = {name: [] for name in commands}
-    rss: dict[str, int] = dict.fromkeys(commands, 0)
-    for n in range(runs + 1):  # the first round warms the page cache
+) -> dict[str, Result]:
+    """Median wall and CPU time, and max peak RSS, of each command over `runs` interleaved
+    rounds (after one that warms the page cache)."""
+    results: dict[str, list[Result]] = {name: [] for name in commands}
+    for n in range(runs + 1):
         for name, cmd in commands.items():
-            elapsed, peak = run(cmd, env)
+            result = run(cmd, env)
             if n:
-                times[name].append(elapsed)
-                rss[name] = max(rss[name], peak)
-    return {name: (statistics.median(times[name]), rss[name]) for name in commands}
+                results[name].append(result)
+    return {
+        name: Result(
+            statistics.median(r.seconds for r in rs),
+            max(r.rss_kib for r in rs),
+            statistics.median(r.cpu for r in rs),
+        )
+        for name, rs in results.items()
+    }
 
 
 def _stored_rows(data: Path, count: int) -> Iterator[tuple[str, str, str, str, str]]:
@@ -123,15 +137,18 @@ def pg_admin_url() -> str | None:
     return url.replace("postgresql+psycopg://", "postgresql://") if url else None
 
 
-def row(name: str, seconds: float, rss_kib: int, count: int, size: int) -> None:
+def row(name: str, result: Result, count: int, size: int) -> None:
+    seconds = result.seconds
     print(
-        f"  {name:58s} {seconds:6.2f} s {count / seconds:9,.0f} traces/s "
-        f"{size / seconds / 1e6:6.1f} MB/s  peak RSS {rss_kib / 1024:5.0f} MiB"
+        f"  {name:56s} {seconds:6.2f} s {count / seconds:8,.0f} traces/s "
+        f"{size / seconds / 1e6:6.1f} MB/s  CPU {result.cpu:5.2f} s  "
+        f"peak RSS {result.rss_kib / 1024:4.0f} MiB"
     )
 
 
-def ratio(name: str, value: float, goal: str) -> None:
-    print(f"  {name:58s} {value:6.2f}   (goal {goal})")
+def ratio(name: str, value: float, goal: str, cpu: float | None = None) -> None:
+    by_cpu = f"   (by CPU time {cpu:.2f})" if cpu is not None else ""
+    print(f"  {name:56s} {value:6.2f}   goal {goal}{by_cpu}")
 
 
 def main() -> None:
@@ -163,17 +180,30 @@ def main() -> None:
             env,
             args.runs,
         )
-        t_export, rss_export = results["export jsonl"]
-        t_list, rss_list = results["list jsonl"]
-        t_sft, rss_sft = results["export tunix-sft"]
-        t_su, rss_su = results["sqlite-utils"]
-        row("tunix-rt trace export --to jsonl", t_export, rss_export, count, size)
-        row("tunix-rt trace list --all --jsonl", t_list, rss_list, count, size)
-        row("tunix-rt trace export --to tunix-sft", t_sft, rss_sft, count, size)
-        row("sqlite-utils rows DB traces --nl", t_su, rss_su, count, size)
-        ratio("speed, export --to jsonl vs sqlite-utils", t_su / t_export, ">= 2")
-        ratio("speed, list --all --jsonl vs sqlite-utils", t_su / t_list, ">= 2")
-        ratio("time, --to tunix-sft / --to jsonl", t_sft / t_export, "<= 1.5")
+        export, listing = results["export jsonl"], results["list jsonl"]
+        sft, su = results["export tunix-sft"], results["sqlite-utils"]
+        row("tunix-rt trace export --to jsonl", export, count, size)
+        row("tunix-rt trace list --all --jsonl", listing, count, size)
+        row("tunix-rt trace export --to tunix-sft", sft, count, size)
+        row("sqlite-utils rows DB traces --nl", su, count, size)
+        ratio(
+            "speed, export --to jsonl vs sqlite-utils",
+            su.seconds / export.seconds,
+            ">= 2",
+            su.cpu / export.cpu,
+        )
+        ratio(
+            "speed, list --all --jsonl vs sqlite-utils",
+            su.seconds / listing.seconds,
+            ">= 2",
+            su.cpu / listing.cpu,
+        )
+        ratio(
+            "time, --to tunix-sft / --to jsonl",
+            sft.seconds / export.seconds,
+            "<= 1.5",
+            sft.cpu / export.cpu,
+        )
 
         admin = pg_admin_url()
         if admin:
@@ -207,12 +237,16 @@ def main() -> None:
                     env,
                     args.runs,
                 )
-                t_pg, rss_pg = results["export jsonl"]
-                t_psql, rss_psql = results["psql"]
-                row("tunix-rt trace export --to jsonl", t_pg, rss_pg, count, size)
-                row('psql -c "\\copy (select payload from traces) to stdout"', t_psql, rss_psql,
-                    count, size)  # fmt: skip
-                ratio("speed, export --to jsonl vs psql \\copy", t_psql / t_pg, ">= 0.5")
+                ours, psql_run = results["export jsonl"], results["psql"]
+                row("tunix-rt trace export --to jsonl", ours, count, size)
+                row(
+                    'psql -c "\\copy (select payload from traces) to stdout"', psql_run, count, size
+                )
+                ratio(
+                    "speed, export --to jsonl vs psql \\copy",
+                    psql_run.seconds / ours.seconds,
+                    ">= 0.5",
+                )
             finally:
                 with psycopg.connect(admin, autocommit=True) as conn:
                     conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
@@ -227,10 +261,14 @@ def main() -> None:
         generate(data, big)
         large = fill_sqlite(work / "big.db", data, big, env)
         data.unlink()
-        for fmt, base_rss in (("jsonl", rss_export), ("tunix-sft", rss_sft)):
-            seconds, peak = run([TUNIX, "--db", large, "trace", "export", "--to", fmt], env)
-            row(f"tunix-rt trace export --to {fmt}, {big:,} traces", seconds, peak, big, size * 10)
-            ratio(f"peak RSS, --to {fmt}: {big:,} / {count:,} traces", peak / base_rss, "<= 1.2")
+        for fmt, base in (("jsonl", export), ("tunix-sft", sft)):
+            result = run([TUNIX, "--db", large, "trace", "export", "--to", fmt], env)
+            row(f"tunix-rt trace export --to {fmt}, {big:,} traces", result, big, size * 10)
+            ratio(
+                f"peak RSS, --to {fmt}: {big:,} / {count:,} traces",
+                result.rss_kib / base.rss_kib,
+                "<= 1.2",
+            )
 
 
 if __name__ == "__main__":
