@@ -296,7 +296,7 @@ def parse_id_lines(lines: Iterable[str], source: str) -> list[str]:
 
     out: list[str] = []
     for number, raw in enumerate(lines, start=1):
-        line = raw.strip()
+        line = raw.strip().lstrip("\ufeff")  # a BOM (Windows editors) is not part of an id
         if not line or line.startswith("#") or line.split()[0] == "ID":
             continue  # blank, a comment, or the header of a `trace list` table
         if line.startswith("{"):

@@ -126,3 +126,7 @@ def test_describe_and_empty() -> None:
         "1 given id, since 2026-11-26T12:00:00+00:00, version 1.0 or 2.0, meta.a=1, tag x, "
         "without tag y, steps 3.., matching 'hello'"
     )
+
+
+def test_parse_id_lines_strips_a_bom() -> None:
+    assert fl.parse_id_lines(["\ufeff0123abcd\r\n"], "f") == ["0123abcd"]
