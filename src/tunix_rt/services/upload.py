@@ -35,6 +35,7 @@ from typing import IO, Any
 
 import orjson
 from sqlalchemy import Connection
+from sqlalchemy.engine import make_url
 
 from tunix_rt.db.database import Database
 from tunix_rt.db.engine import sqlite_path, translate_errors, writing
@@ -215,6 +216,21 @@ def _records(sources: list[str], stdin: IO[bytes] | None, max_bytes: int) -> Ite
         yield from read_records(source, stdin, parse_lines=False, max_bytes=max_bytes)
 
 
+def _worker_count(url: str) -> int:
+    """Validation worker processes: one per core, less the core this process writes on, and
+    less one more for a PostgreSQL server on this machine, which does the inserts.
+
+    Measured on 2 cores with the server on loopback: 100,000 traces took 8% less time with
+    no worker than with one (the worker's CPU and its pickling competed with the server).
+    """
+    cores = os.cpu_count() or 1
+    target = make_url(url)
+    local_server = target.get_backend_name() != "sqlite" and target.host in _LOCAL_HOSTS
+    return max(0, cores - 1 - int(local_server))
+
+
+_LOCAL_HOSTS = (None, "", "localhost", "127.0.0.1", "::1")
+
 Validated = tuple[RawRecord | None, "Prepared | list[RecordError]"]
 
 
@@ -227,10 +243,10 @@ class _Validator:
     MAX_CHUNKS_IN_FLIGHT chunks are outstanding, so memory stays bounded.
     """
 
-    def __init__(self, max_bytes: int) -> None:
+    def __init__(self, max_bytes: int, workers: int) -> None:
         self.max_bytes = max_bytes
         self.bytes_read = 0
-        self.workers = max(0, (os.cpu_count() or 1) - 1)
+        self.workers = workers
         self.pool: ProcessPoolExecutor | None = None
         self.pending: deque[tuple[str, Future[list[tuple[Any, ...]]]] | Validated] = deque()
         self.chunks = 0
@@ -372,7 +388,7 @@ def upload(
         writer_conn = writing(conn)
         with writer_conn.begin() as tx:
             batch: list[Prepared] = []
-            validator = _Validator(max_bytes)
+            validator = _Validator(max_bytes, _worker_count(db.url))
             if total is not None and total > EARLY_WORKERS_BYTES:
                 validator.start()
             lock = threading.Lock()
