@@ -10,7 +10,6 @@ Pure code: no database, no terminal.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import time
 import uuid
@@ -255,27 +254,12 @@ def check_value(
 
 
 _VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
-_spare_ids: list[str] = []
-
-
-def _random_ids(count: int) -> list[str]:
-    """`count` random (version 4) UUIDs as text, from one read of the OS's random source.
-
-    About 1 us each against 3.8 us for `str(uuid.uuid4())`, which reads the random source
-    once per id; the main process of a big upload makes one per trace.
-    """
-    digits = os.urandom(16 * count).hex()
-    return [
-        f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
-        for h in (digits[i : i + 32] for i in range(0, 32 * count, 32))
-    ]
-
-
-def random_id() -> str:
-    """A new random (version 4) UUID as text."""
-    if not _spare_ids:
-        _spare_ids.extend(_random_ids(1024))
-    return _spare_ids.pop()
+def content_id(digest: str) -> str:
+    """The id of a trace that brings none: its content hash's first 122 bits as a UUID
+    (version 8, RFC 9562). The same trace gets the same id on every database, so uploading
+    the same files twice, anywhere, gives the same ids and the same exports."""
+    h = digest
+    return f"{h[:8]}-{h[8:12]}-8{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
 
 
 def utc_text(moment: datetime) -> str:
@@ -339,7 +323,7 @@ def new_row(
         # The moment each trace was accepted: a file's order survives as time order.
         stamp = _stamp_text(clock.reserve(1) if at is None else at)
     return NewRow(
-        random_id() if trace_id is None else str(trace_id),
+        content_id(digest) if trace_id is None else str(trace_id),
         stamp,
         version,
         digest,
