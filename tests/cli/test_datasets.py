@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.helpers import DATA, Cli, invoke, make_trace, write_jsonl
+from tests.helpers import Cli, invoke, make_trace, write_jsonl
 from tunix_rt.filters import fold
 
 
@@ -243,38 +243,3 @@ def test_delete_needs_confirmation_and_trace_delete_refuses_members(
     ok(cli("dataset", "delete", "d", "--yes"))
     assert ok(cli("dataset", "list", "--json")).json() == []
     ok(cli("trace", "delete", ids[1], "--yes"))  # no longer held
-
-
-@pytest.mark.postgres
-def test_acceptance_on_shared_data_same_bytes_on_postgresql(
-    tmp_path: Path, fresh_pg_url: str
-) -> None:
-    """upload --skip-invalid, build dev, export --to tunix-sft, verify; the same records
-    (ids and times copied with `trace list --jsonl`) on PostgreSQL give the same files."""
-    lite = f"sqlite:///{tmp_path / 'lite.db'}"
-
-    def run(url: str, *args: str, input: str | None = None) -> Any:
-        return ok(invoke(["--db", url, *args], input=input))
-
-    run(lite, "trace", "upload", str(DATA), "--skip-invalid")
-    copied = run(lite, "trace", "list", "--all", "--jsonl").stdout
-    run(fresh_pg_url, "db", "upgrade")
-    run(fresh_pg_url, "trace", "upload", "-", input=copied)
-    outs = []
-    for url, name in ((lite, "sqlite"), (fresh_pg_url, "pg")):
-        run(url, "dataset", "build", "dev", "--split", "train=0.9,validation=0.1", "--seed", "42")
-        out = tmp_path / name
-        run(url, "dataset", "export", "dev", "--to", "tunix-sft", "--out", str(out))
-        assert invoke(["dataset", "verify", str(out)]).exit_code == 0
-        outs.append(out)
-    assert files(outs[0]) == files(outs[1])
-    out = outs[0]
-    distinct = len(copied.splitlines())
-    counts = [len((out / f).read_text().splitlines()) for f in ("train.jsonl", "validation.jsonl")]
-    assert sum(counts) == distinct
-    assert all(counts)
-    by_split = {
-        f: {fold(json.loads(line)["prompt"]) for line in (out / f).read_text().splitlines()}
-        for f in ("train.jsonl", "validation.jsonl")
-    }
-    assert not by_split["train.jsonl"] & by_split["validation.jsonl"]

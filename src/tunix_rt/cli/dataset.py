@@ -245,10 +245,18 @@ def export(
     """Write DIR/<split>.jsonl per split, manifest.json and a Hugging Face README.md card.
 
     Every file is written atomically, the manifest last; the same dataset over the same
-    data gives byte-identical files.
+    data gives byte-identical files. With SOURCE_DATE_EPOCH set (seconds since 1970, the
+    reproducible-builds convention) it is the manifest's created_at and later trace times
+    are written as it, so the same files uploaded at other moments or into another
+    database export to the same bytes.
     """
+    import os
+
+    from tunix_rt.dataset import source_date_epoch
     from tunix_rt.formats import Options
     from tunix_rt.services import datasets as service
+
+    epoch = source_date_epoch(os.environ.get("SOURCE_DATE_EPOCH"))
 
     fmt, system = _check_options(to, system=system, sanitize=sanitize, labels=None, threshold=None)
     with state(ctx).database() as db:
@@ -259,6 +267,7 @@ def export(
             out=out,
             options=Options(system=system, sanitize=sanitize),
             force=force,
+            epoch=epoch,
         )
     for split, report in result.reports.items():
         say(f"{split}: {report.count:,} traces -> {out / (split + '.jsonl')}")

@@ -19,9 +19,10 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from fractions import Fraction
 
-from tunix_rt.errors import TunixRtError
+from tunix_rt.errors import SettingsError, TunixRtError
 from tunix_rt.filters import fold
 
 DEFAULT_RATIOS = "train=1"
@@ -139,6 +140,23 @@ def assign_split(prompt: str, seed: int, ratios: Ratios, bounds: list[int] | Non
         if point < bound:
             return name
     return ratios.names[-1]  # pragma: no cover - the last bound is 2**64
+
+
+def source_date_epoch(value: str | None) -> datetime | None:
+    """`SOURCE_DATE_EPOCH` (reproducible-builds.org): whole seconds since 1970-01-01 UTC, or
+    None when unset or empty. A malformed value is an error, as the convention asks."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    if not text.isascii() or not text.isdigit() or int(text) >= _MAX_EPOCH:
+        raise SettingsError(
+            f"SOURCE_DATE_EPOCH {value!r} is not a whole number of seconds since "
+            "1970-01-01 UTC (e.g. `git log -1 --format=%ct`)"
+        )
+    return datetime.fromtimestamp(int(text), UTC)
+
+
+_MAX_EPOCH = 253_402_300_800  # 10000-01-01
 
 
 def pick_key(seed: int, trace_id: str) -> bytes:

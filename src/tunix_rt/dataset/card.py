@@ -86,7 +86,8 @@ def manifest(
 ) -> bytes:
     """`manifest.json`: formats.md section 6's fields, then ours; sorted keys, 2-space indent.
 
-    `created_at` is the newest exported trace's time (the data as of), not the export time.
+    `created_at` is the newest exported trace's time (the data as of) or SOURCE_DATE_EPOCH, never
+    the export time.
     """
     splits: dict[str, list[dict[str, str]]] = {s: [] for s in ratios}
     for ident, content_hash, split in sorted(members):

@@ -223,12 +223,20 @@ class ExportResult:
     reports: dict[str, ExportReport]
 
 
-def _watch(rows: Iterator[RawRow], stats: card_mod.Stats, newest: list[str]) -> Iterator[RawRow]:
+def _watch(
+    rows: Iterator[RawRow], stats: card_mod.Stats, newest: list[str], clamp: datetime | None
+) -> Iterator[RawRow]:
+    """Rows as they go by: stats, the newest time, and (`clamp`, SOURCE_DATE_EPOCH) every
+    time after `clamp` written as `clamp`."""
+    clamped = clamp.isoformat() if clamp is not None else ""
     for row in rows:
         stats.add(orjson.loads(row.payload))
         if not newest or row.created_at > newest[0]:
             newest[:] = [row.created_at]
-        yield row
+        if clamp is not None and datetime.fromisoformat(row.created_at) > clamp:
+            yield row._replace(created_at=clamped)
+        else:
+            yield row
 
 
 def _remove(paths: list[Path]) -> None:
@@ -246,10 +254,15 @@ def export(
     options: Options | None = None,
     force: bool = False,
     workers: int | None = None,
+    epoch: datetime | None = None,
 ) -> ExportResult:
     """Write one `<split>.jsonl` per split, then `README.md`, then `manifest.json` (last: a
     folder without it is not a finished export). Each file is written atomically; an existing
-    file is refused unless `force`."""
+    file is refused unless `force`.
+
+    `epoch` (SOURCE_DATE_EPOCH) is the manifest's `created_at`, and trace times after it are
+    written as it (clamped), so the same traces uploaded at different moments, into SQLite or
+    PostgreSQL, export to the same bytes."""
     names: list[str] = []
     with translate_errors(db.url), db.engine.connect() as conn:
         info = _find(conn, name)
@@ -284,7 +297,7 @@ def export(
                     atomic_output(path, force=force) as handle,
                     closing(raw_repo.rows(conn=conn, where=where)) as rows,
                 ):
-                    watched = _watch(rows, stats, newest)
+                    watched = _watch(rows, stats, newest, epoch)
                     write_lines(watched, to, options or Options(), handle, report, workers=workers)
                 reports[split] = report
                 written.append(path)
@@ -318,7 +331,7 @@ def export(
             limit=info.limit,
             ratios=ratios,
             members=member_rows,
-            data_as_of=newest[0] if newest else None,
+            data_as_of=epoch.isoformat() if epoch else newest[0] if newest else None,
             stats=stats.as_dict(),
             tool_version=__version__,
             to=to,
