@@ -194,6 +194,8 @@ class Dataset(SQLModel, table=True):
     limit: int | None = Field(default=None, nullable=True)
     ratios: str = Field(max_length=512, nullable=False)
     tool_version: str = Field(max_length=64, nullable=False)
+    # Exact duplicates (as `trace dupes`) the build dropped; NULL: kept (--keep-duplicates)
+    duplicates_dropped: int | None = Field(default=None, nullable=True)
 
 
 class DatasetTrace(SQLModel, table=True):

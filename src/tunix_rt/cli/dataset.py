@@ -55,6 +55,7 @@ def _as_json(info: Info, count: int | None = None) -> dict[str, object]:
         "seed": info.seed,
         "limit": info.limit,
         "split_ratios": info.ratios.as_dict(),
+        "duplicates_dropped": info.duplicates_dropped,
         "splits": info.counts,
         "trace_count": info.total if count is None else count,
         "tool_version": info.tool_version,
@@ -92,15 +93,25 @@ def build(
             help="Splits and their shares, adding up to 1, e.g. train=0.9,validation=0.1.",
         ),
     ] = "train=1",
+    keep_duplicates: Annotated[
+        bool,
+        typer.Option(
+            "--keep-duplicates",
+            help="Keep every exact duplicate (they still share a split).",
+        ),
+    ] = False,
     as_json: JsonFlag = False,
     *,
     selection: TraceFilter,
 ) -> None:
     """Freeze the selected traces as dataset NAME: ids, content hashes and splits.
 
-    A trace's split comes from a hash of its normalised prompt (case and whitespace folded)
-    and the seed: identical prompts never straddle splits, and a trace keeps its split when
-    a new version is built over more data. A name that exists is refused: build NAME@v2.
+    Exact duplicates (the same normalised prompt, steps and final answer, as `trace dupes`)
+    are held once: the oldest of each group, chosen over the whole selection before --pick
+    and --limit. A trace's split comes from a hash of its normalised prompt (case and
+    whitespace folded) and the seed: identical prompts never straddle splits, and a trace
+    keeps its split when a new version is built over more data. A name that exists is
+    refused: build NAME@v2.
     """
     from tunix_rt.dataset import parse_ratios
     from tunix_rt.services import datasets as service
@@ -109,11 +120,24 @@ def build(
         raise typer.BadParameter(f"{pick!r}: choose latest or random", param_hint="'--pick'")
     with state(ctx).database() as db:
         info = service.build(
-            db, name, selection, ratios=parse_ratios(split), seed=seed, pick=pick, limit=limit
+            db,
+            name,
+            selection,
+            ratios=parse_ratios(split),
+            seed=seed,
+            pick=pick,
+            limit=limit,
+            keep_duplicates=keep_duplicates,
         )
     if as_json:
         write_json(_as_json(info))
-    say(f"built dataset {info.label}: {info.total:,} traces ({_counts(info)})")
+    say(f"built dataset {info.label}: {info.total:,} traces ({_counts(info)}); {_dupes(info)}")
+
+
+def _dupes(info: Info) -> str:
+    if info.duplicates_dropped is None:
+        return "exact duplicates kept"
+    return f"{info.duplicates_dropped:,} exact duplicates dropped (the oldest of each group kept)"
 
 
 @app.command("list")
@@ -163,6 +187,7 @@ def show(ctx: typer.Context, name: Name, as_json: JsonFlag = False) -> None:
     limit = "" if info.limit is None else f", limit {info.limit:,}"
     write_line(f"pick         {info.pick}, seed {info.seed}{limit}")
     write_line(f"ratios       {info.ratios}")
+    write_line(f"duplicates   {_dupes(info)}")
     write_line(f"traces       {info.total:,}")
     for split, count in info.counts.items():
         write_line(f"  {split:<10} {count:,}")

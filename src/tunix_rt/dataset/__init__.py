@@ -10,6 +10,11 @@ the manifest and the dataset card. Nothing here touches the database or the term
   given. Identical normalised prompts (and so exact-duplicate groups) always share a split,
   and a trace keeps its split when the dataset is rebuilt over more data with the same seed
   and ratios.
+- Exact duplicates (the same normalised prompt, steps and final answer: `trace dupes`'s
+  exact key, `tunix_rt.dupes.exact_key`) are held once: a build keeps the member `trace
+  dupes` keeps by default (the oldest, ties by the smaller id) and drops the others, over
+  the whole filtered set, before the pick and the limit (`collapse`). `--keep-duplicates`
+  keeps them all (they still share a split).
 - A random pick orders the whole filtered set by the SHA-256 of the seed and the trace id and
   takes the first N: uniform, reproducible from the seed and the same data, on any database.
 """
@@ -18,10 +23,13 @@ from __future__ import annotations
 
 import hashlib
 import re
+import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from fractions import Fraction
 
+from tunix_rt import dupes
 from tunix_rt.errors import SettingsError, TunixRtError
 from tunix_rt.filters import fold
 
@@ -135,7 +143,12 @@ def _u64(seed: int, text: str) -> int:
 
 def assign_split(prompt: str, seed: int, ratios: Ratios, bounds: list[int] | None = None) -> str:
     """The split of a trace with this prompt, for this seed and these ratios."""
-    point = _u64(seed, prompt_key(prompt))
+    return assign_folded(prompt_key(prompt), seed, ratios, bounds)
+
+
+def assign_folded(key: str, seed: int, ratios: Ratios, bounds: list[int] | None = None) -> str:
+    """`assign_split` of a prompt already normalised (`prompt_key`)."""
+    point = _u64(seed, key)
     for name, bound in zip(ratios.names, bounds or ratios.bounds(), strict=True):
         if point < bound:
             return name
@@ -162,3 +175,35 @@ _MAX_EPOCH = 253_402_300_800  # 10000-01-01
 def pick_key(seed: int, trace_id: str) -> bytes:
     """Sort key of a random pick: the first N traces in this order are the pick."""
     return hashlib.sha256(f"{seed}\x00{trace_id}".encode()).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A selected trace on its way into a dataset."""
+
+    id: str
+    created_at: datetime
+    content_hash: str
+    split: str
+
+
+def _keeper_rank(c: Candidate) -> tuple[object, ...]:
+    return _RANK(dupes.Member(uuid.UUID(c.id), c.created_at))
+
+
+_RANK = dupes.rank_key("oldest")  # `trace dupes`'s default keeper: the oldest, ties by id
+
+
+def collapse(rows: Iterable[tuple[str, Candidate]]) -> tuple[list[Candidate], int]:
+    """One candidate per exact key (`dupes.exact_key`): the one `trace dupes` keeps by
+    default. Returns the keepers, in the order their keys first came, and how many
+    candidates were dropped. Holds one candidate per distinct key."""
+    best: dict[bytes, Candidate] = {}
+    seen = 0
+    for key, candidate in rows:
+        seen += 1
+        raw = bytes.fromhex(key)
+        held = best.get(raw)
+        if held is None or _keeper_rank(candidate) < _keeper_rank(held):
+            best[raw] = candidate
+    return list(best.values()), seen - len(best)

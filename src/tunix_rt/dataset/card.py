@@ -76,6 +76,7 @@ def manifest(
     pick: str,
     seed: int,
     limit: int | None,
+    duplicates_dropped: int | None,
     ratios: Mapping[str, str],
     members: Sequence[tuple[str, str, str]],
     data_as_of: str | None,
@@ -86,6 +87,7 @@ def manifest(
 ) -> bytes:
     """`manifest.json`: formats.md section 6's fields, then ours; sorted keys, 2-space indent.
 
+    `duplicates_dropped` is how many exact duplicates the build dropped (null: it kept them).
     `created_at` is the newest exported trace's time (the data as of) or SOURCE_DATE_EPOCH, never
     the export time.
     """
@@ -104,6 +106,7 @@ def manifest(
         "selection_strategy": pick,
         "seed": seed,
         "limit": limit,
+        "duplicates_dropped": duplicates_dropped,
         "trace_ids": sorted(m[0] for m in members),
         "trace_count": len(members),
         "stats": stats,
@@ -133,6 +136,7 @@ def card(
     seed: int,
     ratios: Mapping[str, str],
     counts: Mapping[str, int],
+    duplicates_dropped: int | None,
     tool_version: str,
 ) -> bytes:
     """The Hugging Face dataset card: a YAML header naming each non-empty split's file."""
@@ -147,6 +151,12 @@ def card(
         "",
         f"- selection: {filter_text}",
         f"- pick: {pick}, seed {seed}",
+        "- exact duplicates (the same normalised prompt, steps and answer): "
+        + (
+            "kept"
+            if duplicates_dropped is None
+            else f"held once, the oldest of each group ({duplicates_dropped} dropped)"
+        ),
         "- splits (by a hash of the normalised prompt and the seed): "
         + ", ".join(f"{s}={r}" for s, r in ratios.items()),
         "",

@@ -20,6 +20,7 @@ SCHEMA_REVISIONS: tuple[str, ...] = (
     "e908cddca7f1",
     "d048f274c71d",
     "5c0e7a1b9d42",
+    "b18039e10e3f",
 )
 HEAD = SCHEMA_REVISIONS[-1]
 UPGRADE_HINT = "run `tunix-rt db upgrade`"

@@ -8,7 +8,6 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-import orjson
 import sqlalchemy as sa
 from sqlalchemy import ColumnElement, Connection
 
@@ -23,20 +22,16 @@ FETCH = 2000
 
 def candidates(
     *, conn: Connection, where: Sequence[ColumnElement[bool]], limit: int | None
-) -> Iterator[tuple[str, str, str]]:
-    """(id, content_hash, prompt) of the selected traces, newest first (ties by id, desc);
-    the first `limit` of them when given."""
-    stmt = (
-        sa.select(traces.c.id, traces.c.content_hash, traces.c.payload)
-        .where(*where)
-        .order_by(traces.c.created_at.desc(), traces.c.id.desc())
-    )
+) -> Iterator[tuple[str, datetime, str, str]]:
+    """(id, created_at, content_hash, stored payload) of the selected traces, streamed; with
+    `limit`, the newest `limit` of them (ties by id, desc), newest first, else in no order."""
+    stmt = sa.select(traces.c.id, traces.c.created_at, traces.c.content_hash, traces.c.payload)
+    stmt = stmt.where(*where)
     if limit is not None:
-        stmt = stmt.limit(limit)
+        stmt = stmt.order_by(traces.c.created_at.desc(), traces.c.id.desc()).limit(limit)
     result = conn.execute(stmt.execution_options(yield_per=FETCH))
-    for ident, digest, payload in result:
-        prompt = orjson.loads(payload).get("prompt", "")
-        yield str(ident), digest, prompt if isinstance(prompt, str) else ""
+    for ident, created_at, digest, payload in result:
+        yield str(ident), created_at, digest, payload
 
 
 def find(*, conn: Connection, name: str, version: int | None) -> Any | None:
@@ -64,6 +59,7 @@ def create(
     limit: int | None,
     ratios: str,
     tool_version: str,
+    duplicates_dropped: int | None,
     rows: Sequence[tuple[str, str, str]],
 ) -> int:
     """Store a dataset and its members ((trace id, content hash, split)); return its id."""
@@ -79,6 +75,7 @@ def create(
             limit=limit,
             ratios=ratios,
             tool_version=tool_version,
+            duplicates_dropped=duplicates_dropped,
         )
         .returning(datasets.c.id)
     ).scalar_one()

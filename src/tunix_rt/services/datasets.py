@@ -1,14 +1,18 @@
 """Frozen datasets: build, list, show, delete, export, verify, diff (see `tunix_rt.dataset`).
 
-A build runs in one writing transaction: it checks the name, reads the selected traces
-(newest first; with `--pick random` all of them, ordered by a keyed hash of the id), assigns
-each a split from its normalised prompt and stores ids, content hashes and splits.
+A build runs in one writing transaction: it checks the name, streams the selected traces
+(every one, unless `--keep-duplicates --pick latest --limit N`, which reads only the newest
+N), parses each payload once for its normalised content (the exact-duplicate key and the
+prompt that decides the split), keeps one trace per exact key (`dataset.collapse`), picks
+(newest first, or ordered by a keyed hash of the id) and stores ids, content hashes and
+splits. Memory: one small record per distinct selected trace, never a payload.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -20,6 +24,7 @@ import orjson
 
 from tunix_rt import __version__
 from tunix_rt import dataset as ds
+from tunix_rt import dupes as algo
 from tunix_rt.atomic import atomic_output
 from tunix_rt.dataset import card as card_mod
 from tunix_rt.db.database import Database
@@ -27,7 +32,7 @@ from tunix_rt.db.engine import translate_errors, writing
 from tunix_rt.errors import OutputError, TunixRtError
 from tunix_rt.filters import TraceFilter
 from tunix_rt.formats import Options
-from tunix_rt.records import RawRow
+from tunix_rt.records import DamagedTraceError, RawRow, parse_payload
 from tunix_rt.repositories import datasets as repo
 from tunix_rt.repositories import raw as raw_repo
 from tunix_rt.services import selection as select
@@ -66,6 +71,7 @@ class Info:
     limit: int | None
     ratios: ds.Ratios
     tool_version: str
+    duplicates_dropped: int | None  # None: exact duplicates were kept
     counts: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -91,6 +97,7 @@ def _info(row: Any, counts: dict[str, int]) -> Info:
         row.limit,
         ratios,
         row.tool_version,
+        row.duplicates_dropped,
         ordered,
     )
 
@@ -104,14 +111,43 @@ def _find(conn: Any, text: str) -> Info:
 
 
 def choose(
-    rows: Iterator[tuple[str, str, str]], *, pick: str, seed: int, limit: int | None
-) -> list[tuple[str, str, str]]:
-    """The picked (id, content_hash, prompt) rows: `latest` takes them as they come (the
-    query already applied the limit), `random` the first `limit` by the keyed id hash."""
-    if pick == "latest" or limit is None:
-        return list(rows)
-    keyed = sorted(rows, key=lambda r: ds.pick_key(seed, r[0]))
-    return keyed[:limit]
+    found: list[ds.Candidate], *, pick: str, seed: int, limit: int | None
+) -> list[ds.Candidate]:
+    """The picked candidates: `latest` the newest (ties by the larger id), `random` the
+    first by the keyed id hash; the first `limit` of them when given."""
+    if limit is None or len(found) <= limit:
+        return found  # all of them: the order does not matter (members are stored by id)
+    if pick == "random":
+        found.sort(key=lambda c: ds.pick_key(seed, c.id))
+    else:
+        found.sort(key=lambda c: (c.created_at, c.id), reverse=True)
+    return found[:limit]
+
+
+def _candidates(
+    rows: Iterator[tuple[str, datetime, str, str]],
+    *,
+    seed: int,
+    ratios: ds.Ratios,
+    keyed: bool,
+) -> Iterator[tuple[str, ds.Candidate]]:
+    """(exact key, candidate) of each row; the key is "" unless `keyed`."""
+    bounds = ratios.bounds()
+    for ident, created_at, digest, text in rows:
+        payload = parse_payload(text, uuid.UUID(ident))
+        try:
+            if keyed:
+                folded = algo.folded_parts(payload)
+                key, prompt = algo.exact_key(folded), folded[0]
+            else:
+                key, prompt = "", ds.prompt_key(payload["prompt"])
+        except (KeyError, TypeError, AttributeError):
+            raise DamagedTraceError(
+                f"trace {ident} is damaged (its stored payload is not a valid trace): "
+                "run `tunix-rt db doctor --deep`"
+            ) from None
+        split = ds.assign_folded(prompt, seed, ratios, bounds)
+        yield key, ds.Candidate(ident, created_at, digest, split)
 
 
 def build(
@@ -123,8 +159,10 @@ def build(
     seed: int = 0,
     pick: str = "latest",
     limit: int | None = None,
+    keep_duplicates: bool = False,
 ) -> Info:
-    """Freeze the selected traces as dataset `name` (`NAME` = version 1, or `NAME@vN`)."""
+    """Freeze the selected traces as dataset `name` (`NAME` = version 1, or `NAME@vN`):
+    exact duplicates once (unless `keep_duplicates`), then the pick and the limit."""
     ref = ds.parse_ref(name)
     if pick not in PICKS:
         raise ds.DatasetNameError(f"--pick {pick}: choose latest or random")
@@ -144,16 +182,19 @@ def build(
                     f"replaced: build {ref.name}@v{max(existing) + 1}"
                 )
             where = select.conditions(conn=conn, selection=selection)
-            sql_limit = limit if pick == "latest" else None
-            found = repo.candidates(conn=conn, where=where, limit=sql_limit)
-            chosen = choose(found, pick=pick, seed=seed, limit=limit)
+            sql_limit = limit if keep_duplicates and pick == "latest" else None
+            rows = repo.candidates(conn=conn, where=where, limit=sql_limit)
+            found = _candidates(rows, seed=seed, ratios=ratios, keyed=not keep_duplicates)
+            dropped: int | None = None
+            if keep_duplicates:
+                kept = [c for _, c in found]
+            else:
+                kept, dropped = ds.collapse(found)
+            chosen = choose(kept, pick=pick, seed=seed, limit=limit)
             if not chosen:
                 raise EmptyDatasetError("Dataset is empty. No traces matched the filters.")
-            bounds = ratios.bounds()
-            members = sorted(
-                (ident, digest, ds.assign_split(prompt, seed, ratios, bounds))
-                for ident, digest, prompt in chosen
-            )
+            members = sorted((c.id, c.content_hash, c.split) for c in chosen)
+            del kept, chosen
             new_id = repo.create(
                 conn=conn,
                 name=ref.name,
@@ -165,6 +206,7 @@ def build(
                 limit=limit,
                 ratios=str(ratios),
                 tool_version=__version__,
+                duplicates_dropped=dropped,
                 rows=members,
             )
             counts: dict[str, int] = {}
@@ -316,6 +358,7 @@ def export(
             seed=info.seed,
             ratios=ratios,
             counts=info.counts,
+            duplicates_dropped=info.duplicates_dropped,
             tool_version=__version__,
         )
         with atomic_output(out / card_mod.CARD, force=force) as handle:
@@ -329,6 +372,7 @@ def export(
             pick=info.pick,
             seed=info.seed,
             limit=info.limit,
+            duplicates_dropped=info.duplicates_dropped,
             ratios=ratios,
             members=member_rows,
             data_as_of=epoch.isoformat() if epoch else newest[0] if newest else None,
