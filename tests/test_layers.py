@@ -13,7 +13,7 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "tunix_rt"
 PURE = ["schema.py", "records.py", "errors.py", "ingest/validate.py", "ingest/readers.py"]
-PURE += ["formats", "atomic.py"]  # export renderers; the atomic-file helper
+PURE += ["formats", "atomic.py", "rewards.py"]  # renderers; atomic files; reward calls
 NO_UI = ["repositories", "services", "db", "ingest", *PURE]
 DB_LAYER = ("sqlalchemy", "sqlmodel", "psycopg", "alembic", "tunix_rt.db", "tunix_rt.repositories")
 UI = ("typer", "rich", "click", "tunix_rt.cli")

@@ -7,6 +7,7 @@ way in (its payload already canonical JSON). `to_record` is the stable JSON shap
 keys in schema order whatever order the database kept them in. `tags` (sorted) are the trace's
 curation labels: stored in their own table, never part of the payload or its hash; upload
 applies a record's tags to the trace it stores or finds (RECORD_KEYS lists what may appear).
+`trace show --json` adds the trace's `scores`, which upload ignores.
 `record_line` is the same record as one JSON line, built from a `RawRow` without decoding the
 stored payload: what `trace list --jsonl` and `trace export --to jsonl` print.
 
@@ -28,7 +29,10 @@ import orjson
 
 from tunix_rt.errors import TunixRtError
 
-RECORD_KEYS = frozenset({"id", "created_at", "trace_version", "content_hash", "payload", "tags"})
+# `scores` (`trace show --json`) is accepted and ignored: scores are not uploaded.
+RECORD_KEYS = frozenset(
+    {"id", "created_at", "trace_version", "content_hash", "payload", "tags", "scores"}
+)
 _TRACE_ORDER = ("trace_version", "prompt", "final_answer", "steps", "meta")
 _STEP_ORDER = ("i", "type", "content")
 CREATED_AT_MIN = datetime(1, 1, 2, tzinfo=UTC)
@@ -66,6 +70,18 @@ class TraceRow:
     content_hash: str
     payload: dict[str, Any]
     tags: tuple[str, ...] = ()  # sorted
+    scores: tuple[ScoreEntry, ...] | None = None  # None: not read (`trace show` reads them)
+
+
+class ScoreEntry(NamedTuple):
+    """One stored score: `step` None for the whole trace, else the step's `i`; `details`
+    the canonical JSON text the scorer gave, or None."""
+
+    name: str
+    step: int | None
+    value: float
+    source: str
+    details: str | None
 
 
 class NewRow(NamedTuple):
@@ -101,8 +117,8 @@ def schema_ordered(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def to_record(row: TraceRow) -> dict[str, Any]:
-    """The stable JSON shape of a stored trace."""
-    return {
+    """The stable JSON shape of a stored trace (with `scores` when they were read)."""
+    record: dict[str, Any] = {
         "id": str(row.id),
         "created_at": row.created_at.isoformat(),
         "trace_version": row.trace_version,
@@ -110,6 +126,18 @@ def to_record(row: TraceRow) -> dict[str, Any]:
         "payload": schema_ordered(row.payload),
         "tags": list(row.tags),
     }
+    if row.scores is not None:
+        record["scores"] = [
+            {
+                "name": e.name,
+                "step": e.step,
+                "value": e.value,
+                "source": e.source,
+                "details": None if e.details is None else orjson.loads(e.details),
+            }
+            for e in row.scores
+        ]
+    return record
 
 
 # --- the read path: stored records passed through without decoding -----------------------

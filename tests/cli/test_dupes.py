@@ -237,12 +237,12 @@ def test_keeper_rules_and_ties_by_id(cli: Cli, tmp_path: Path) -> None:
     assert dupes(cli, "--keep", "newest")["clusters"][0]["keeper"] == ident[5]
 
 
-def test_best_score_is_refused_until_scores_are_stored(cli: Cli, tmp_path: Path) -> None:
+def test_best_score_needs_stored_scores(cli: Cli, tmp_path: Path) -> None:
     upload(cli, tmp_path, [trace("a", ["b"], "c")])
     run = cli("trace", "dupes", "--keep", "best-score:reward")
     assert run.exit_code == 1
     assert run.stderr.count("\n") == 1
-    assert "best-score:reward needs stored scores" in run.stderr
+    assert "no trace has a score named reward" in run.stderr
 
 
 @pytest.mark.parametrize(

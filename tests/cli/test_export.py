@@ -74,12 +74,15 @@ def test_jsonl_is_list_jsonl_and_uploads_back(golden_db: str, cli: Cli, tmp_path
 
 
 def test_jsonl_lines_are_the_stored_records(golden_db: str, cli: Cli) -> None:
-    """Every line parses to what `trace show --json` prints (tags included)."""
+    """Every line parses to what `trace show --json` prints (tags included), less the
+    `scores` that only `trace show` reads."""
     lines = cli("trace", "list", "--all", "--jsonl").lines()
     assert len(lines) == len(IDS)
     for line in lines:
         record = json.loads(line)
-        assert cli("trace", "show", record["id"], "--json").json() == record
+        shown = cli("trace", "show", record["id"], "--json").json()
+        assert shown.pop("scores") == []
+        assert shown == record
     tagged = {json.loads(line)["id"]: json.loads(line)["tags"] for line in lines}
     assert tagged[IDS["00000002"]] == ["math", "reviewed"]
 
@@ -350,13 +353,13 @@ def test_grpo_reports_reward_matches(golden_db: str, cli: Cli, tmp_path: Path) -
     assert "1 of 1 completions match" in fine.stderr
 
 
-def test_step_labels_wait_for_step_scores(golden_db: str, cli: Cli) -> None:
+def test_step_labels_need_step_scores(golden_db: str, cli: Cli) -> None:
     refused = cli(
         "trace", "export", "--to", "trl-stepwise", "--labels", "prm", "--label-threshold", "0.7"
     )
     assert refused.exit_code == 1
     assert refused.stderr.count("\n") == 1
-    assert "no per-step scores are stored yet" in refused.stderr
+    assert "step 0 has no score prm" in refused.stderr
     wrong = cli("trace", "export", "--to", "tunix-sft", "--labels", "prm")
     assert wrong.exit_code == 2
     alone = cli("trace", "export", "--to", "trl-stepwise", "--label-threshold", "0.7")

@@ -40,7 +40,7 @@ def test_baseline_worked_cases(cli: Cli, db_url: str, tmp_path: Path) -> None:
     ids = upload(cli, tmp_path, [make_trace(n, steps=steps(*c)) for n, (c, _) in enumerate(cases)])
     result = cli("trace", "score", "--with", "baseline", "--json")
     assert result.exit_code == 0, result.stderr
-    assert result.json() == {"name": "baseline", "scored": 4}
+    assert result.json() == {"name": "baseline", "source": "baseline", "scored": 4, "scores": 4}
     scores = stored(db_url)
     for ident, (_, expected) in zip(ids, cases, strict=True):
         name, step, value, details, source = scores[ident.replace("-", "")]
@@ -74,6 +74,7 @@ def test_unknown_scorer_is_a_usage_error(cli: Cli, tmp_path: Path) -> None:
     result = cli("trace", "score", "--with", "nope")
     assert result.exit_code == 2
     assert "nope" in result.stderr
+    assert "MODULE:FUNCTION" in result.stderr
 
 
 def test_score_filter_option(cli: Cli, tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from tunix_rt.cli._output import literal, literal_text
 
 if TYPE_CHECKING:
-    from tunix_rt.records import TraceRow
+    from tunix_rt.records import ScoreEntry, TraceRow
 
 
 def _short(text: str) -> str:
@@ -71,6 +71,10 @@ def trace_view(row: TraceRow) -> Any:
     if payload.get("meta") is not None:
         meta = json.dumps(payload["meta"], indent=2, ensure_ascii=False)
         parts.append(Panel(literal_text(meta), title="Meta", title_align="left"))
+    if row.scores:
+        parts.append(
+            Panel(scores_view(row.scores), title=f"Scores ({len(row.scores)})", title_align="left")
+        )
     header = literal_text(
         f"trace {row.id}  created {row.created_at.isoformat()}  "
         f"version {row.trace_version}  sha256 {row.content_hash[:12]}",
@@ -79,3 +83,22 @@ def trace_view(row: TraceRow) -> Any:
     if row.tags:
         header.append("\ntags " + literal(" ".join(row.tags)), style="green")
     return Group(header, *parts)
+
+
+def scores_view(entries: tuple[ScoreEntry, ...]) -> Any:
+    """A trace's scores: name, step (blank for the whole trace), value, where from."""
+    from rich.table import Table
+
+    table = Table(show_header=True, header_style="bold", box=None, expand=False)
+    table.add_column("name", no_wrap=True, style="cyan")
+    table.add_column("step", justify="right", no_wrap=True)
+    table.add_column("value", justify="right", no_wrap=True)
+    table.add_column("source")
+    for e in entries:
+        table.add_row(
+            literal_text(e.name),
+            "" if e.step is None else str(e.step),
+            f"{e.value:.6g}",
+            literal_text(e.source),
+        )
+    return table

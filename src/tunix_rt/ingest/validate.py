@@ -254,6 +254,8 @@ def check_value(
 
 
 _VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
+
+
 def content_id(digest: str) -> str:
     """The id of a trace that brings none: its content hash's first 122 bits as a UUID
     (version 8, RFC 9562). The same trace gets the same id on every database, so uploading

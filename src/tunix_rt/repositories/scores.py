@@ -8,11 +8,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy import Connection
+from sqlalchemy import ColumnElement, Connection
 
-from tunix_rt.models import TraceScore
+from tunix_rt.models import Trace, TraceScore
+from tunix_rt.records import ScoreEntry
 
 scores = TraceScore.__table__  # type: ignore[attr-defined]
+traces = Trace.__table__  # type: ignore[attr-defined]
 WHOLE_TRACE = -1
 
 
@@ -58,11 +60,74 @@ def replace(
     )
 
 
-def for_trace(*, conn: Connection, trace_id: uuid.UUID) -> list[tuple[str, int, float]]:
-    """A trace's scores as (name, step, value), by name then step."""
+def for_trace(*, conn: Connection, trace_id: uuid.UUID) -> list[ScoreEntry]:
+    """A trace's scores, by name then step (the whole trace first)."""
     stmt = (
-        sa.select(scores.c.name, scores.c.step, scores.c.value)
+        sa.select(scores.c.name, scores.c.step, scores.c.value, scores.c.source, scores.c.details)
         .where(scores.c.trace_id == trace_id)
         .order_by(scores.c.name, scores.c.step)
     )
-    return [(r[0], r[1], r[2]) for r in conn.execute(stmt)]
+    return [
+        ScoreEntry(r[0], None if r[1] == WHOLE_TRACE else r[1], r[2], r[3], r[4])
+        for r in conn.execute(stmt)
+    ]
+
+
+def payloads(*, conn: Connection, ids: Sequence[uuid.UUID]) -> list[tuple[uuid.UUID, str]]:
+    """The stored payload text of each of `ids` that exists."""
+    out: list[tuple[uuid.UUID, str]] = []
+    for start in range(0, len(ids), 500):
+        chunk = list(ids[start : start + 500])
+        stmt = sa.select(traces.c.id, traces.c.payload).where(traces.c.id.in_(chunk))
+        out.extend((r[0], r[1]) for r in conn.execute(stmt))
+    return out
+
+
+def whole(*, conn: Connection, name: str, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, float]:
+    """The whole-trace score `name` of each of `ids` that has one."""
+    out: dict[uuid.UUID, float] = {}
+    for start in range(0, len(ids), 500):
+        chunk = list(ids[start : start + 500])
+        stmt = sa.select(scores.c.trace_id, scores.c.value).where(
+            scores.c.name == name, scores.c.step == WHOLE_TRACE, scores.c.trace_id.in_(chunk)
+        )
+        out.update((r[0], r[1]) for r in conn.execute(stmt))
+    return out
+
+
+def steps(
+    *, conn: Connection, name: str, where: Sequence[ColumnElement[bool]]
+) -> dict[str, dict[int, float]]:
+    """The per-step scores `name` of the traces selected by `where`: id text -> step -> value."""
+    stmt = (
+        sa.select(scores.c.trace_id, scores.c.step, scores.c.value)
+        .join(traces, traces.c.id == scores.c.trace_id)
+        .where(scores.c.name == name, scores.c.step != WHOLE_TRACE, *where)
+    )
+    out: dict[str, dict[int, float]] = {}
+    for ident, step, value in conn.execute(stmt):
+        out.setdefault(str(ident), {})[step] = value
+    return out
+
+
+def of_traces(
+    *, conn: Connection, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[tuple[str, int, float]]]:
+    """The scores of each of `ids` as (name, step, value), by name then step."""
+    out: dict[uuid.UUID, list[tuple[str, int, float]]] = {}
+    for start in range(0, len(ids), 500):
+        chunk = list(ids[start : start + 500])
+        stmt = (
+            sa.select(scores.c.trace_id, scores.c.name, scores.c.step, scores.c.value)
+            .where(scores.c.trace_id.in_(chunk))
+            .order_by(scores.c.trace_id, scores.c.name, scores.c.step)
+        )
+        for ident, name, step, value in conn.execute(stmt):
+            out.setdefault(ident, []).append((name, step, value))
+    return out
+
+
+def named(*, conn: Connection, name: str) -> bool:
+    """Whether any trace has a whole-trace score `name`."""
+    stmt = sa.select(scores.c.trace_id).where(scores.c.name == name, scores.c.step == WHOLE_TRACE)
+    return conn.execute(stmt.limit(1)).first() is not None

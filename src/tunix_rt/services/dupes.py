@@ -35,6 +35,7 @@ from tunix_rt.errors import InvalidInputError
 from tunix_rt.filters import TraceFilter
 from tunix_rt.records import parse_payload
 from tunix_rt.repositories import dupes as repo
+from tunix_rt.repositories import scores as score_repo
 from tunix_rt.repositories import selected as chosen
 from tunix_rt.repositories import tags as tag_repo
 from tunix_rt.services import selection as select
@@ -105,12 +106,14 @@ class Report:
 
 def find(db: Database, *, selection: TraceFilter, options: Options) -> Report:
     """Cluster the selected traces (see the module docstring)."""
-    if options.keep == "best-score":
-        raise InvalidInputError(
-            f"--keep best-score:{options.score_name} needs stored scores, and this tunix-rt "
-            "stores none yet (they come with `trace score`): use --keep oldest or newest"
-        )
     report = Report(selection.describe(), options)
+    if options.keep == "best-score":
+        with translate_errors(db.url), db.engine.connect() as conn:
+            if not score_repo.named(conn=conn, name=options.score_name or ""):
+                raise InvalidInputError(
+                    f"--keep best-score:{options.score_name}: no trace has a score named "
+                    f"{options.score_name} (`trace score` stores scores)"
+                )
     with translate_errors(db.url), db.engine.connect() as conn:
         if options.tag is None:
             with conn.begin():
@@ -304,12 +307,19 @@ def _clusters(
 ) -> list[Cluster]:
     ident = {k: uuid.UUID(scan.ids[k]) for g in clusters for k in g}
     when = repo.created(conn=conn, ids=list(ident.values()))
+    scores: dict[uuid.UUID, float] = {}
+    if options.keep == "best-score" and options.score_name:
+        scores = score_repo.whole(conn=conn, name=options.score_name, ids=list(ident.values()))
     rep_of = {k: members[0] for members in groups.values() for k in members}
     drafts: list[tuple[list[algo.Member], list[int]]] = []
     for g in clusters:
         by_id = {ident[k]: k for k in g}
         ranked = algo.ranked(
-            (algo.Member(ident[k], when[ident[k]]) for k in g if ident[k] in when),
+            (
+                algo.Member(ident[k], when[ident[k]], scores.get(ident[k]))
+                for k in g
+                if ident[k] in when
+            ),
             options.keep,
         )
         if len(ranked) > 1:

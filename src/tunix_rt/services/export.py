@@ -25,6 +25,7 @@ from itertools import islice
 from typing import Any, BinaryIO
 
 import orjson
+from sqlalchemy import ColumnElement, Connection
 
 from tunix_rt.db.database import Database
 from tunix_rt.db.engine import translate_errors
@@ -38,9 +39,11 @@ from tunix_rt.formats import (
     SANITIZED,
     Options,
     Renderer,
+    trl_stepwise,
 )
 from tunix_rt.records import RawRow, line_of
 from tunix_rt.repositories import raw as repo
+from tunix_rt.repositories import scores as score_repo
 from tunix_rt.services import selection as select
 from tunix_rt.services.traces import decode_cursor
 
@@ -50,7 +53,7 @@ FLAGS = (CONTROL_TOKENS_LEFT, SANITIZED, REWARD_MISMATCH)
 
 
 class NoStepScoresError(TunixRtError):
-    """`--labels` asked for per-step scores, which no tunix-rt stores yet."""
+    """`--labels NAME`: a selected trace has a step without a score NAME."""
 
 
 @dataclass
@@ -156,6 +159,7 @@ def write_lines(
     *,
     workers: int | None = None,
     make: Callable[[Any], RawRow] | None = None,
+    render: Renderer | None = None,
 ) -> ExportReport:
     """Render every row in format `to` and write the lines to `out`, in order, in large
     chunks; counts and flagged traces go to `report`.
@@ -168,7 +172,7 @@ def write_lines(
     joins bytes. With `make` (`repositories.raw.sources`), `rows` are the driver's rows and
     `make` turns each into a RawRow where it is rendered (in the workers, when they run).
     """
-    render = FORMATS[to]
+    render = render or FORMATS[to]
     sink = _Sink(out, report)
     remaining = iter(rows)
     count = default_workers() if workers is None else workers
@@ -290,15 +294,12 @@ def export(
     selection: TraceFilter | None = None,
     options: Options | None = None,
     labels: str | None = None,
+    threshold: float = 0.5,
     workers: int | None = None,
 ) -> ExportReport:
     """Write the selected traces to `out` in format `to` (a FORMATS key), newest first;
-    `workers` as for `write_lines`."""
-    if labels is not None:
-        raise NoStepScoresError(
-            f"--labels {labels}: no per-step scores are stored yet (they come with step "
-            "scoring); without --labels every step is labelled true"
-        )
+    `workers` as for `write_lines`. With `labels` (trl-stepwise), every step of every
+    selected trace must have a score of that name (checked before anything is written)."""
     report = ExportReport(to)
     with translate_errors(db.url), db.engine.connect() as conn:
         repo.snapshot(conn)
@@ -307,6 +308,20 @@ def export(
         if to in RAW:
             with closing(repo.lines(conn=conn, where=where)) as lines:
                 write_record_lines(lines, out, report)
+        elif labels is not None:
+            render = _labelled(conn, where, labels, threshold)
+            found, make = repo.sources(conn=conn, where=where)
+            with closing(found):
+                write_lines(
+                    found,
+                    to,
+                    options or Options(),
+                    out,
+                    report,
+                    workers=0,
+                    make=make,
+                    render=render,
+                )
         else:
             found, make = repo.sources(conn=conn, where=where)
             with closing(found):
@@ -314,6 +329,36 @@ def export(
                     found, to, options or Options(), out, report, workers=workers, make=make
                 )
     return report
+
+
+def _labelled(
+    conn: Connection, where: list[ColumnElement[bool]], name: str, threshold: float
+) -> Renderer:
+    """The trl-stepwise renderer with the per-step scores `name` as labels, after checking
+    that every step of every selected trace has one (the error names the first that has not)."""
+    scores = score_repo.steps(conn=conn, name=name, where=where)
+    found, make = repo.sources(conn=conn, where=where)
+    with closing(found):
+        for source in found:
+            row = make(source)
+            missing = trl_stepwise.unlabelled_step(row, scores.get(row.id))
+            if missing is not None:
+                raise NoStepScoresError(
+                    f"--labels {name}: trace {row.id} step {missing} has no score {name} "
+                    f"(label it: trace score set {name} VALUE {row.id[:8]} --step {missing}; "
+                    "or score every step: trace score --with MODULE:FN --per-step)"
+                )
+
+    def render(row: RawRow, options: Options) -> tuple[bytes, int]:
+        try:
+            return trl_stepwise.render_labelled(row, options, scores[row.id], threshold)
+        except KeyError:  # stored while this export ran (SQLite reads without a snapshot)
+            raise NoStepScoresError(
+                f"--labels {name}: trace {row.id} was stored during the export without "
+                f"scores {name}: export again"
+            ) from None
+
+    return render
 
 
 # --- trace list --jsonl ---------------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from tunix_rt.db.engine import translate_errors
 from tunix_rt.errors import AmbiguousIdError, CursorError, TraceNotFoundError
 from tunix_rt.filters import TraceFilter
 from tunix_rt.records import TraceRow
+from tunix_rt.repositories import scores as score_repo
 from tunix_rt.repositories import tags as tag_repo
 from tunix_rt.repositories import traces as repo
 from tunix_rt.services import selection as select
@@ -90,6 +92,8 @@ def show(db: Database, ident: str) -> TraceRow:
         rows = repo.by_id_prefix(conn=conn, low=low, high=high, limit=MAX_CANDIDATES + 1)
         if len(rows) == 1:
             rows = tag_repo.attach(conn=conn, rows=rows)
+            found = tuple(score_repo.for_trace(conn=conn, trace_id=rows[0].id))
+            rows = [dataclasses.replace(rows[0], scores=found)]
     if not rows:
         raise TraceNotFoundError(f"trace {ident} not found")
     if len(rows) > 1:

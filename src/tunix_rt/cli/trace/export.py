@@ -6,6 +6,7 @@ inside an atomic file (or onto stdout) and reports on stderr what the format fou
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Annotated, BinaryIO
 
 import typer
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from tunix_rt.services.export import ExportReport
 
 STEPWISE = "trl-stepwise"
+DEFAULT_THRESHOLD = 0.5
 
 
 def _format_names() -> list[str]:
@@ -60,6 +62,8 @@ def _check_options(
         raise _usage(f"only --to {STEPWISE} has step labels", "--labels")
     if threshold is not None and labels is None:
         raise _usage("--label-threshold needs --labels SCORE_NAME", "--label-threshold")
+    if threshold is not None and not math.isfinite(threshold):
+        raise _usage(f"{threshold} is not a finite number", "--label-threshold")
     if system is not None:
         if not system.strip():
             raise _usage("the system instruction is empty", "--system")
@@ -184,7 +188,7 @@ def export(
         typer.Option(
             "--label-threshold",
             metavar="X",
-            help="With --labels: a step is labelled true when its score is >= X (0.5).",
+            help="With --labels: a step is labelled true when its score is >= X (default 0.5).",
             show_default=False,
         ),
     ] = None,
@@ -210,7 +214,13 @@ def export(
     def run(out: BinaryIO) -> ExportReport:
         with state(ctx).database() as db:
             report = service.export(
-                db, to=name, out=out, selection=selection, options=options, labels=labels
+                db,
+                to=name,
+                out=out,
+                selection=selection,
+                options=options,
+                labels=labels,
+                threshold=DEFAULT_THRESHOLD if label_threshold is None else label_threshold,
             )
         if strict and report.problems:
             _report(report, output or "stdout", quiet=True)

@@ -1,0 +1,72 @@
+"""Reward functions for the tests of `trace score --with` (Tunix's signature)."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+
+def exact_answer(
+    prompts: list[str], completions: list[str], answer: list[str], **kw: Any
+) -> list[float]:
+    """1.0 when the completion's <answer> holds exactly the final answer."""
+    return [
+        1.0 if f"<answer>{a}</answer>" in c else 0.0
+        for c, a in zip(completions, answer, strict=True)
+    ]
+
+
+def record_inputs(
+    prompts: list[str], completions: list[str], answer: list[str], **kw: Any
+) -> list[float]:
+    """Append every call's arguments as one JSON line to $REWARD_LOG; score = len(completion)."""
+    with open(os.environ["REWARD_LOG"], "a", encoding="utf-8") as log:
+        log.write(
+            json.dumps({"prompts": prompts, "completions": completions, "answer": answer, **kw})
+            + "\n"
+        )
+    return [float(len(c)) for c in completions]
+
+
+def fails_on_marker(
+    prompts: list[str], completions: list[str], answer: list[str], question: list[str], **kw: Any
+) -> list[float]:
+    """Raises on a batch holding a prompt with 'BOOM' in it."""
+    for q in question:
+        if "BOOM" in q:
+            raise ValueError("cannot score this one")
+    return [0.5] * len(prompts)
+
+
+def wrong_length(
+    prompts: list[str], completions: list[str], answer: list[str], **kw: Any
+) -> list[float]:
+    return [1.0] * (len(prompts) + 1)
+
+
+def not_a_number(
+    prompts: list[str], completions: list[str], answer: list[str], **kw: Any
+) -> list[Any]:
+    return ["high"] * len(prompts)
+
+
+def nan_score(
+    prompts: list[str], completions: list[str], answer: list[str], **kw: Any
+) -> list[float]:
+    return [float("nan")] * len(prompts)
+
+
+def step_length(
+    prompts: list[str],
+    completions: list[str],
+    answer: list[str],
+    step: list[int],
+    previous_steps: list[list[str]],
+    **kw: Any,
+) -> list[float]:
+    """Per step: len(step content) / 10."""
+    return [len(c) / 10 for c in completions]
+
+
+NOT_CALLABLE = 3
