@@ -304,8 +304,9 @@ def export(
 def verify(
     directory: Annotated[Path, typer.Argument(metavar="DIR", help="An exported dataset folder.")],
 ) -> None:
-    """Recompute every file's SHA-256 against manifest.json; exit 1 naming each changed,
-    missing or extra file."""
+    """Recompute every file's SHA-256 against manifest.json and check the manifest's
+    per-split counts and ids against the split files; exit 1 naming each changed, missing
+    or extra file and each inconsistency. Hidden files and folders (.git, ...) are ignored."""
     from tunix_rt.dataset.card import BadManifestError
     from tunix_rt.dataset.card import verify as check
 
@@ -319,6 +320,8 @@ def verify(
         say(f"missing: {path}")
     for path in verdict.extra:
         say(f"extra: {path}")
+    for problem in verdict.inconsistent:
+        say(f"inconsistent: {problem}")
     if not verdict.ok:
         raise fail(f"{directory} does not match its manifest")
     say(f"ok: {checked} files match {directory / 'manifest.json'}")

@@ -182,37 +182,166 @@ class Verdict:
     changed: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     extra: list[str] = field(default_factory=list)
+    inconsistent: list[str] = field(default_factory=list)  # the manifest vs the split files
 
     @property
     def ok(self) -> bool:
-        return not (self.changed or self.missing or self.extra)
+        return not (self.changed or self.missing or self.extra or self.inconsistent)
 
 
 class BadManifestError(ValueError):
     """The folder's manifest.json is missing or not a tunix-rt manifest."""
 
 
-def verify(folder: Path) -> tuple[Verdict, int]:
-    """Compare every file under `folder` with its manifest; return the verdict and how many
-    files were checked."""
+# Where each format keeps the trace id (formats/): a split file's ids are checked against
+# the manifest's; other formats carry none, and only their record counts are checked.
+_ID_PATHS: dict[str, tuple[str, ...]] = {
+    "jsonl": ("id",),
+    "trace": ("id",),
+    "tunix-sft": ("id",),
+    "tunix_sft": ("id",),
+    "tunix-grpo": ("id",),
+    "training_example": ("metadata", "source_trace_id"),
+    "atif": ("session_id",),
+}
+
+
+@dataclass(frozen=True)
+class _Manifest:
+    files: dict[str, str]  # path -> sha256
+    splits: dict[str, tuple[int, list[str]]]  # split -> (count, ids)
+    trace_count: int
+    trace_ids: list[str]
+    format: str
+
+
+def _load(folder: Path) -> _Manifest:
+    path = folder / MANIFEST
     try:
-        doc = orjson.loads((folder / MANIFEST).read_bytes())
-        files = {str(k): str(v["sha256"]) for k, v in doc["files"].items()}
+        data = path.read_bytes()
     except FileNotFoundError:
-        raise BadManifestError(f"{folder / MANIFEST} is missing") from None
-    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
-        raise BadManifestError(f"{folder / MANIFEST} is not a tunix-rt manifest") from None
+        raise BadManifestError(f"{path} is missing") from None
+    except OSError as exc:
+        raise BadManifestError(f"{path}: {exc.strerror or exc}") from None
+    try:
+        doc = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise BadManifestError(f"{path} is not valid JSON ({exc})") from None
+
+    def bad(what: str) -> BadManifestError:
+        return BadManifestError(f"{path} is not a tunix-rt manifest: {what}")
+
+    if not isinstance(doc, dict):
+        raise bad("not a JSON object")
+    for key, kind in (("files", dict), ("splits", dict), ("trace_count", int)):
+        if key not in doc:
+            raise bad(f"no {key!r}")
+        if not isinstance(doc[key], kind) or isinstance(doc[key], bool):
+            raise bad(f"{key!r} is not {'an object' if kind is dict else 'a number'}")
+    files: dict[str, str] = {}
+    for name, entry in doc["files"].items():
+        digest = entry.get("sha256") if isinstance(entry, dict) else None
+        if not isinstance(digest, str):
+            raise bad(f"files.{name} has no sha256")
+        files[name] = digest
+    splits: dict[str, tuple[int, list[str]]] = {}
+    for name, entry in doc["splits"].items():
+        count = entry.get("count") if isinstance(entry, dict) else None
+        traces = entry.get("traces") if isinstance(entry, dict) else None
+        if not isinstance(count, int) or isinstance(count, bool) or not isinstance(traces, list):
+            raise bad(f"splits.{name} has no count and traces")
+        ids = [t.get("id") if isinstance(t, dict) else None for t in traces]
+        if not all(isinstance(i, str) for i in ids):
+            raise bad(f"splits.{name}.traces has an entry without an id")
+        splits[name] = (count, [str(i) for i in ids])
+    trace_ids = doc.get("trace_ids", [])
+    if not isinstance(trace_ids, list) or not all(isinstance(i, str) for i in trace_ids):
+        raise bad("'trace_ids' is not a list of ids")
+    fmt = doc.get("format")
+    return _Manifest(
+        files, splits, doc["trace_count"], trace_ids, fmt if isinstance(fmt, str) else ""
+    )
+
+
+def _hidden(rel: str) -> bool:
+    """`.git`, `.gitattributes`, `.DS_Store`, `.cache/...`: not the data's (Hugging Face
+    ignores them too)."""
+    return any(part.startswith(".") for part in rel.split("/"))
+
+
+def _record_ids(path: Path, id_path: tuple[str, ...] | None) -> tuple[int, list[str] | None]:
+    """How many records (lines) a split file holds, and their trace ids (None: the format
+    carries none, or a line is not a record with one)."""
+    count = 0
+    ids: list[str] | None = [] if id_path else None
+    with open(path, "rb") as handle:
+        for line in handle:
+            count += 1
+            if ids is None or id_path is None:
+                continue
+            try:
+                value: Any = orjson.loads(line)
+                for key in id_path:
+                    value = value[key]
+            except (orjson.JSONDecodeError, KeyError, TypeError, IndexError):
+                value = None
+            if isinstance(value, str):
+                ids.append(value)
+            else:
+                ids = None
+    return count, ids
+
+
+def _consistency(folder: Path, m: _Manifest, present: set[str]) -> list[str]:
+    """What the manifest says about the splits against itself and the split files."""
+    out: list[str] = []
+    listed = 0
+    for split, (count, ids) in m.splits.items():
+        listed += count
+        if count != len(ids):
+            out.append(f"manifest splits.{split}: count {count:,}, but {len(ids):,} ids listed")
+        name = f"{split}.jsonl"
+        if name not in m.files:
+            if count:
+                out.append(f"manifest lists no file for split {split} ({count:,} traces)")
+            continue
+        if name not in present:
+            continue  # reported as missing
+        lines, found = _record_ids(folder / name, _ID_PATHS.get(m.format))
+        if lines != count:
+            out.append(f"{name} has {lines:,} records, the manifest says {count:,}")
+        if found is not None and sorted(found) != sorted(ids):
+            extra, gone = set(found) - set(ids), set(ids) - set(found)
+            out.append(
+                f"{name}: its trace ids differ from the manifest's "
+                f"({len(extra):,} not listed, {len(gone):,} listed but absent)"
+            )
+    if listed != m.trace_count:
+        out.append(f"manifest trace_count is {m.trace_count:,}, its splits hold {listed:,}")
+    in_splits = sorted(i for _, ids in m.splits.values() for i in ids)
+    if sorted(m.trace_ids) != in_splits:
+        out.append("manifest trace_ids are not the ids its splits list")
+    return out
+
+
+def verify(folder: Path) -> tuple[Verdict, int]:
+    """Compare every file under `folder` with its manifest, and the manifest's per-split
+    counts and ids with itself and the split files; return the verdict and how many files
+    were checked. Hidden files and folders (`.git`, ...) are not looked at."""
+    m = _load(folder)
     verdict = Verdict()
     present = set()
-    for root, _dirs, names in os.walk(folder):
+    for root, dirs, names in os.walk(folder):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
         for name in names:
             rel = Path(root, name).relative_to(folder).as_posix()
-            if rel != MANIFEST:
+            if rel != MANIFEST and not _hidden(rel):
                 present.add(rel)
-    for rel in sorted(files):
+    for rel in sorted(m.files):
         if rel not in present:
             verdict.missing.append(rel)
-        elif file_digest(folder / rel)[0] != files[rel]:
+        elif file_digest(folder / rel)[0] != m.files[rel]:
             verdict.changed.append(rel)
-    verdict.extra = sorted(present - set(files))
-    return verdict, len(files)
+    verdict.extra = sorted(present - set(m.files))
+    verdict.inconsistent = _consistency(folder, m, present)
+    return verdict, len(m.files)
