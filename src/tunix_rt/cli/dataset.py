@@ -30,16 +30,6 @@ app = typer.Typer(
 Name = Annotated[str, typer.Argument(metavar="NAME", help="NAME (newest version) or NAME@vN.")]
 
 
-def _ratios(value: str) -> str:
-    from tunix_rt.dataset import DatasetNameError, parse_ratios
-
-    try:
-        parse_ratios(value)
-    except DatasetNameError as exc:
-        raise typer.BadParameter(str(exc), param_hint="'--split'") from None
-    return value
-
-
 def _counts(info: Info) -> str:
     return ", ".join(f"{s} {n:,}" for s, n in info.counts.items())
 
@@ -89,8 +79,8 @@ def build(
         typer.Option(
             "--split",
             metavar="NAME=SHARE,...",
-            callback=_ratios,
-            help="Splits and their shares, adding up to 1, e.g. train=0.9,validation=0.1.",
+            help="Splits and their shares (decimals or fractions such as 1/3), adding up to 1, "
+            "e.g. train=0.9,validation=0.1. Names: letters, digits, '_', parts joined by '.'.",
         ),
     ] = "train=1",
     keep_duplicates: Annotated[
@@ -113,17 +103,21 @@ def build(
     keeps its split when a new version is built over more data. A name that exists is
     refused: build NAME@v2.
     """
-    from tunix_rt.dataset import parse_ratios
+    from tunix_rt.dataset import DatasetNameError, parse_ratios
     from tunix_rt.services import datasets as service
 
     if pick not in service.PICKS:
-        raise typer.BadParameter(f"{pick!r}: choose latest or random", param_hint="'--pick'")
+        raise fail(f"--pick {pick}: choose latest or random", code=2)
+    try:
+        ratios = parse_ratios(split)
+    except DatasetNameError as exc:
+        raise fail(f"--split: {exc}", code=2) from None
     with state(ctx).database() as db:
         info = service.build(
             db,
             name,
             selection,
-            ratios=parse_ratios(split),
+            ratios=ratios,
             seed=seed,
             pick=pick,
             limit=limit,

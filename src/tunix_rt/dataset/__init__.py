@@ -35,7 +35,12 @@ from tunix_rt.filters import fold
 
 DEFAULT_RATIOS = "train=1"
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-SPLIT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+# Hugging Face `datasets` (naming._split_re, `^\w+(\.\w+)*$`), in ASCII: a split name is
+# also a file name (`<split>.jsonl`), where other scripts meet Unicode normalisation.
+SPLIT_RE = re.compile(r"^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$")
+SPLIT_MAX = 64
+# Device names Windows reserves even with an extension (`con.jsonl` cannot be created).
+_WINDOWS = {"con", "prn", "aux", "nul"} | {f"{d}{n}" for d in ("com", "lpt") for n in range(1, 10)}
 _SCALE = 1 << 64
 
 
@@ -81,10 +86,10 @@ class Ratios:
     shares: tuple[Fraction, ...]
 
     def __str__(self) -> str:
-        return ",".join(f"{n}={_decimal(s)}" for n, s in zip(self.names, self.shares, strict=True))
+        return ",".join(f"{n}={exact(s)}" for n, s in zip(self.names, self.shares, strict=True))
 
     def as_dict(self) -> dict[str, str]:
-        return {n: _decimal(s) for n, s in zip(self.names, self.shares, strict=True)}
+        return {n: exact(s) for n, s in zip(self.names, self.shares, strict=True)}
 
     def bounds(self) -> list[int]:
         """Each split's exclusive upper bound on the 64-bit key (the last is 2**64)."""
@@ -97,24 +102,57 @@ class Ratios:
         return out
 
 
-def _decimal(value: Fraction) -> str:
-    text = f"{float(value):.12f}".rstrip("0").rstrip(".")
-    return text or "0"
+def exact(value: Fraction) -> str:
+    """A share as written without loss: a decimal when it has a finite one (`0.05`),
+    else a fraction (`1/3`), which `parse_ratios` reads back as the same number."""
+    rest, places = value.denominator, 0
+    for p in (2, 5):
+        count = 0
+        while rest % p == 0:
+            rest //= p
+            count += 1
+        places = max(places, count)
+    if rest != 1:
+        return f"{value.numerator}/{value.denominator}"
+    scaled = abs(value.numerator) * (10**places // value.denominator)
+    whole, fraction = divmod(scaled, 10**places)
+    sign = "-" if value < 0 else ""
+    return f"{sign}{whole}" + (f".{fraction:0{places}d}".rstrip("0") if places else "")
+
+
+def check_split_name(name: str) -> None:
+    """A split name Hugging Face accepts and every file system can hold as `<name>.jsonl`."""
+    if not SPLIT_RE.match(name) or len(name) > SPLIT_MAX:
+        raise DatasetNameError(
+            f"split name {name!r} is not valid: letters, digits and '_' (ASCII), in parts "
+            f"joined by single dots, at most {SPLIT_MAX} characters (Hugging Face's "
+            "split-name rule, which refuses '-')"
+        )
+    if name.lower() in _WINDOWS:
+        raise DatasetNameError(f"split name {name!r} is a device name on Windows: choose another")
 
 
 def parse_ratios(text: str) -> Ratios:
-    """`train=0.9,validation=0.05,test=0.05`: names once each, shares in (0, 1], sum 1."""
+    """`train=0.9,validation=0.05,test=0.05`: names once each (ignoring case), shares in
+    (0, 1] as decimals or fractions (`1/3`), adding up to exactly 1."""
     names: list[str] = []
     shares: list[Fraction] = []
     for part in text.split(","):
         name, eq, value = part.strip().partition("=")
         name = name.strip()
-        if not eq or not SPLIT_RE.match(name):
+        if not eq or not name:
             raise DatasetNameError(
                 f"split {part.strip()!r} is not NAME=SHARE (e.g. train=0.9,validation=0.1)"
             )
+        check_split_name(name)
+        same = [n for n in names if n.casefold() == name.casefold()]
         if name in names:
             raise DatasetNameError(f"split {name} is named twice")
+        if same:
+            raise DatasetNameError(
+                f"split names {same[0]} and {name} differ only in case: their files would be "
+                "one file on case-insensitive file systems (macOS, Windows)"
+            )
         try:
             share = Fraction(value.strip())
         except (ValueError, ZeroDivisionError):
@@ -127,7 +165,11 @@ def parse_ratios(text: str) -> Ratios:
         shares.append(share)
     total = sum(shares, Fraction(0))
     if total != 1:
-        raise DatasetNameError(f"split shares add up to {_decimal(total)}, not 1")
+        gap = f"{exact(1 - total)} short" if total < 1 else f"{exact(total - 1)} over"
+        raise DatasetNameError(
+            f"split shares add up to {exact(total)}, not 1 ({gap}): "
+            + " + ".join(exact(s) for s in shares)
+        )
     return Ratios(tuple(names), tuple(shares))
 
 
