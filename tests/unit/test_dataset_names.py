@@ -58,3 +58,8 @@ def test_shares_are_kept_without_loss() -> None:
     assert ds.exact(Fraction(1, 20)) == "0.05"
     assert ds.exact(Fraction(1)) == "1"
     assert ds.exact(Fraction(-1, 8)) == "-0.125"
+
+
+def test_stored_ratios_of_earlier_builds_still_read() -> None:
+    """Earlier versions allowed '-': a dataset built then can still be listed and shown."""
+    assert ds.parse_ratios("train=0.9,val-1=0.1", stored=True).names == ("train", "val-1")

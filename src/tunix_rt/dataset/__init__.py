@@ -132,9 +132,10 @@ def check_split_name(name: str) -> None:
         raise DatasetNameError(f"split name {name!r} is a device name on Windows: choose another")
 
 
-def parse_ratios(text: str) -> Ratios:
+def parse_ratios(text: str, *, stored: bool = False) -> Ratios:
     """`train=0.9,validation=0.05,test=0.05`: names once each (ignoring case), shares in
-    (0, 1] as decimals or fractions (`1/3`), adding up to exactly 1."""
+    (0, 1] as decimals or fractions (`1/3`), adding up to exactly 1. `stored`: ratios a
+    build stored, whose names earlier versions allowed (`val-1`): names are not checked."""
     names: list[str] = []
     shares: list[Fraction] = []
     for part in text.split(","):
@@ -144,11 +145,12 @@ def parse_ratios(text: str) -> Ratios:
             raise DatasetNameError(
                 f"split {part.strip()!r} is not NAME=SHARE (e.g. train=0.9,validation=0.1)"
             )
-        check_split_name(name)
+        if not stored:
+            check_split_name(name)
         same = [n for n in names if n.casefold() == name.casefold()]
         if name in names:
             raise DatasetNameError(f"split {name} is named twice")
-        if same:
+        if same and not stored:
             raise DatasetNameError(
                 f"split names {same[0]} and {name} differ only in case: their files would be "
                 "one file on case-insensitive file systems (macOS, Windows)"

@@ -84,7 +84,7 @@ class Info:
 
 
 def _info(row: Any, counts: dict[str, int]) -> Info:
-    ratios = ds.parse_ratios(row.ratios)
+    ratios = ds.parse_ratios(row.ratios, stored=True)
     ordered = {s: counts.get(s, 0) for s in ratios.names}
     return Info(
         row.id,
