@@ -259,12 +259,21 @@ def export(
     sanitize: Annotated[
         bool, typer.Option("--sanitize", help="Strip chat control tokens.")
     ] = False,
-    force: Annotated[bool, typer.Option("--force", help="Replace files already there.")] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Replace an earlier export there, or write beside other files."
+        ),
+    ] = False,
 ) -> None:
     """Write DIR/<split>.jsonl per split, manifest.json and a Hugging Face README.md card.
 
     Every file is written atomically, the manifest last; the same dataset over the same
-    data gives byte-identical files. With SOURCE_DATE_EPOCH set (seconds since 1970, the
+    data gives byte-identical files. DIR must be new, empty (hidden files such as .git do
+    not count) or hold an earlier export, which --force replaces whole (its split files
+    this export does not write are removed); a folder of other files is refused unless
+    --force, which writes beside them and leaves them, and `dataset verify` then reports
+    them as extra. With SOURCE_DATE_EPOCH set (seconds since 1970, the
     reproducible-builds convention) it is the manifest's created_at and later trace times
     are written as it, so the same files uploaded at other moments or into another
     database export to the same bytes.

@@ -263,6 +263,16 @@ def _load(folder: Path) -> _Manifest:
     )
 
 
+def listed_files(folder: Path) -> list[str]:
+    """The split files (`NAME.jsonl` directly in `folder`) an earlier export's manifest
+    lists; none when there is no readable manifest."""
+    try:
+        m = _load(folder)
+    except BadManifestError:
+        return []
+    return sorted(n for n in m.files if n.endswith(".jsonl") and "/" not in n and n[0] != ".")
+
+
 def _hidden(rel: str) -> bool:
     """`.git`, `.gitattributes`, `.DS_Store`, `.cache/...`: not the data's (Hugging Face
     ignores them too)."""

@@ -309,10 +309,21 @@ def export(
     with translate_errors(db.url), db.engine.connect() as conn:
         info = _find(conn, name)
         names = [f"{s}.jsonl" for s in info.ratios.names] + [card_mod.CARD, card_mod.MANIFEST]
+        others = _unrelated(out)
+        if others and not force:
+            shown = ", ".join(others[:3]) + (
+                f" and {len(others) - 3} more" if len(others) > 3 else ""
+            )
+            raise OutputError(
+                f"{out} is not empty and holds no earlier export ({shown}): export into a new "
+                "or empty folder, or add --force to write beside those files (which "
+                "`dataset verify` then reports as extra)"
+            )
         if not force:
             taken = [n for n in names if os.path.lexists(out / n)]
             if taken:
                 raise OutputError(f"{out} already has {', '.join(taken)}: add --force to replace")
+        stale = [n for n in card_mod.listed_files(out) if n not in names]
         gone = repo.missing(conn=conn, dataset_id=info.id)
         if gone:
             more = f" and {len(gone) - 5} more" if len(gone) > 5 else ""
@@ -386,7 +397,20 @@ def export(
     except BaseException:
         _remove(written)  # no manifest: a folder of split files must not look finished
         raise
+    _remove([out / n for n in stale])  # split files of the export this one replaced
     return ExportResult(info, out, files, reports)
+
+
+def _unrelated(out: Path) -> list[str]:
+    """The visible entries of `out` when it holds no earlier export (no manifest.json);
+    hidden ones (.git, .gitattributes) are never the data's."""
+    try:
+        entries = sorted(e for e in os.listdir(out) if not e.startswith("."))
+    except (FileNotFoundError, NotADirectoryError):
+        return []  # a new folder; a file in the way fails at mkdir
+    except OSError as exc:
+        raise OutputError(f"cannot read {out}: {exc.strerror or exc}") from None
+    return [] if card_mod.MANIFEST in entries else entries
 
 
 # --- diff -----------------------------------------------------------------------------------
