@@ -22,10 +22,16 @@ its numbers against the goals of issue 10:
   reference, both whole pipelines from the SQLite file to clusters (goal >= 1.4x); the same
   store again once checked, and after 10,000 more traces (only those are sketched).
 
-Sections are functions taking the `Bench`; `SECTIONS` lists them and `main` runs them all (or
-those named with --only). More sections (dupes, scores) go beside these two.
+- `score`: the baseline formula alone (in process) and the whole `trace score --with baseline`
+  process, which reads, scores and stores every trace (goal >= 20,000 traces/s per core); then
+  `trace score --with rewards.py:exact_answer`, a one-line reward function with Tunix's
+  signature over the same traces in batches of 64 (no goal: it shows what the plumbing around a
+  user's function costs), and a check that every stored baseline equals the formula's value.
 
-Run: .venv/bin/python bench/quality.py [--traces N] [--only lint,contamination]
+Sections are functions taking the `Bench`; `SECTIONS` lists them and `main` runs them all (or
+those named with --only).
+
+Run: .venv/bin/python bench/quality.py [--traces N] [--only lint,contamination,dupes,score]
 PostgreSQL runs too when TUNIX_RT_BENCH_POSTGRES_URL or TUNIX_RT_TEST_POSTGRES_URL is set.
 """
 
@@ -795,10 +801,58 @@ def dupes_section(bench: Bench) -> None:
         recall_line(label, got, [_id_text(i) for i in pg_ids])
 
 
+REWARD = """
+def exact_answer(prompts, completions, answer, **kwargs):
+    return [1.0 if f"<answer>{a}</answer>" in c else 0.0 for c, a in zip(completions, answer)]
+"""
+
+
+def score_section(bench: Bench) -> None:
+    import sqlite3
+
+    from tunix_rt.scoring import baseline
+
+    print(f"\n== score: {len(bench.traces):,} traces ==")
+    contents = [[s["content"] for s in t["steps"]] for t in bench.traces]
+    start = time.process_time()
+    expected = [baseline(c).value for c in contents]
+    cpu = time.process_time() - start
+    print(
+        f"  {'baseline formula alone (in process)':<44} "
+        f"{len(bench.traces) / cpu:>9,.0f} traces per CPU second"
+    )
+    rewards = bench.file.parent / "bench_rewards.py"
+    rewards.write_text(REWARD, encoding="utf-8")
+    for label, (url, ids) in bench.stores.items():
+        wall, cpu, _ = best_of(
+            3,
+            lambda u=url: run_process([TUNIX, "--db", u, "trace", "score", "--with", "baseline"]),
+        )
+        print(rate_line(f"trace score --with baseline ({label})", len(ids), wall, cpu, 20_000))
+        wall, cpu, _ = best_of(
+            1,
+            lambda u=url: run_process(
+                [TUNIX, "--db", u, "trace", "score", "--with", f"{rewards}:exact_answer"]
+            ),
+        )
+        print(rate_line(f"trace score --with rewards.py:fn ({label})", len(ids), wall, cpu, 0))
+        if url.startswith("sqlite"):
+            with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
+                got = dict(
+                    conn.execute(
+                        "SELECT trace_id, value FROM trace_scores WHERE name = 'baseline'"
+                    ).fetchall()
+                )
+            index = {str(ident).replace("-", ""): n for n, ident in enumerate(ids)}
+            wrong = sum(1 for k, v in got.items() if expected[index[k]] != v)
+            print(f"  stored baselines equal to the formula: {len(got) - wrong:,} of {len(ids):,}")
+
+
 SECTIONS: dict[str, Callable[[Bench], None]] = {
     "lint": lint_section,
     "contamination": contamination_section,
     "dupes": dupes_section,
+    "score": score_section,
 }
 
 

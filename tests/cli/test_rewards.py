@@ -280,3 +280,17 @@ def test_dupes_keeps_the_best_score(cli: Cli, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.stderr
     [cluster] = result.json()["clusters"]
     assert [m["id"] for m in cluster["members"]] == [ids[1], ids[0], ids[2]]
+
+
+def test_a_trace_deleted_while_scoring_is_left_out(
+    cli: Cli, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = upload(cli, tmp_path, [make_trace(n) for n in range(3)])
+    monkeypatch.setenv("REWARD_DELETE_URL", db_url)
+    monkeypatch.setenv("REWARD_DELETE_ID", ids[1])
+    result = cli("trace", "score", "--with", spec("deletes_one"), "--json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["scored"] == 2
+    assert result.json()["deleted_meanwhile"] == 1
+    assert "1 traces were deleted while scoring" in result.stderr
+    assert sorted(r[0] for r in stored(db_url)) == sorted(hexid(i) for i in (ids[0], ids[2]))

@@ -70,3 +70,22 @@ def step_length(
 
 
 NOT_CALLABLE = 3
+
+
+def deletes_one(
+    prompts: list[str], completions: list[str], answer: list[str], **kw: Any
+) -> list[float]:
+    """Deletes the trace $REWARD_DELETE_ID from $REWARD_DELETE_URL while scoring (a concurrent
+    `trace delete`), then scores everything 1.0."""
+    url, ident = os.environ["REWARD_DELETE_URL"], os.environ["REWARD_DELETE_ID"]
+    if url.startswith("sqlite"):
+        import sqlite3
+
+        with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
+            conn.execute("DELETE FROM traces WHERE id = ?", (ident.replace("-", ""),))
+    else:
+        import psycopg
+
+        with psycopg.connect(url) as pg:
+            pg.execute("DELETE FROM traces WHERE id = %s", (ident,))
+    return [1.0] * len(prompts)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import ColumnElement, Connection
@@ -25,6 +26,24 @@ class NewScore:
     details: str | None
 
 
+_COLUMNS = "trace_id, name, step, value, details, source, created_at"
+_UPSERT = (
+    "INSERT INTO trace_scores (" + _COLUMNS + ") SELECT {values} "
+    "WHERE EXISTS (SELECT 1 FROM traces WHERE traces.id = {trace}) "
+    "ON CONFLICT (trace_id, name, step) DO UPDATE SET value = excluded.value, "
+    "details = excluded.details, source = excluded.source, created_at = excluded.created_at"
+)
+_SQLITE_UPSERT = _UPSERT.format(values="?, ?, ?, ?, ?, ?, ?", trace="?")
+_PG_UPSERT = _UPSERT.format(
+    values="%s::uuid, %s::varchar, %s::integer, %s::float8, %s::text, %s::varchar, %s::timestamptz",
+    trace="%s::uuid",
+)
+
+
+def _first(row: tuple[Any, ...]) -> Any:
+    return row[0]
+
+
 def replace(
     *,
     conn: Connection,
@@ -34,30 +53,31 @@ def replace(
     rows: Sequence[NewScore],
     step: int = WHOLE_TRACE,
 ) -> None:
-    """Store `rows` under `name` and `step`, replacing what those traces had under them."""
+    """Store `rows` under `name` and `step`, replacing what those traces had under them; a
+    trace deleted meanwhile is skipped.
+
+    One upsert (`INSERT ... SELECT ... WHERE EXISTS ... ON CONFLICT DO UPDATE`, the same SQL on
+    SQLite and PostgreSQL) run by the driver for all rows: SQLAlchemy's per-row parameter
+    processing cost more than the insert (measured on 100,000 baseline scores). Rows go in id
+    order: the index lookups then walk the B-trees in order, which halved SQLite's time.
+    """
     if not rows:
         return
-    ids = [row.trace_id for row in rows]
-    conn.execute(
-        sa.delete(scores).where(
-            scores.c.name == name, scores.c.step == step, scores.c.trace_id.in_(ids)
-        )
-    )
-    conn.execute(
-        sa.insert(scores),
-        [
-            {
-                "trace_id": row.trace_id,
-                "name": name,
-                "step": step,
-                "value": row.value,
-                "details": row.details,
-                "source": source,
-                "created_at": at,
-            }
-            for row in rows
-        ],
-    )
+    if conn.dialect.name == "sqlite":
+        stamp = at.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+        params: list[tuple[Any, ...]] = [
+            (r.trace_id.hex, name, step, r.value, r.details, source, stamp, r.trace_id.hex)
+            for r in rows
+        ]
+        params.sort(key=_first)
+        conn.exec_driver_sql(_SQLITE_UPSERT, params)
+    else:
+        moment = at.astimezone(UTC)
+        params = [
+            (r.trace_id, name, step, r.value, r.details, source, moment, r.trace_id) for r in rows
+        ]
+        params.sort(key=_first)
+        conn.exec_driver_sql(_PG_UPSERT, params)
 
 
 def for_trace(*, conn: Connection, trace_id: uuid.UUID) -> list[ScoreEntry]:

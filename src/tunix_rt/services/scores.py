@@ -28,6 +28,7 @@ from tunix_rt.db.engine import translate_errors, writing
 from tunix_rt.errors import InvalidInputError
 from tunix_rt.filters import TraceFilter
 from tunix_rt.formats._text import Options, parse
+from tunix_rt.records import parse_payload
 from tunix_rt.repositories import raw as raw_repo
 from tunix_rt.repositories import scores as repo
 from tunix_rt.repositories import selected as chosen
@@ -62,13 +63,16 @@ def score_baseline(db: Database, selection: TraceFilter, *, name: str = "baselin
             if chosen.remember(conn=conn, where=where):
                 mine = [chosen.condition(conn=conn)]
                 rows: list[repo.NewScore] = []
-                for trace in trace_repo.page(conn=conn, limit=None, after=None, where=mine):
-                    result = scoring.baseline([s["content"] for s in trace.payload["steps"]])
-                    details = orjson.dumps(result.details, option=orjson.OPT_SORT_KEYS).decode()
-                    rows.append(repo.NewScore(trace.id, result.value, details))
-                for start in range(0, len(rows), BATCH):
-                    batch = rows[start : start + BATCH]
-                    repo.replace(conn=conn, name=name, source="baseline", at=at, rows=batch)
+                found, make = raw_repo.sources(conn=conn, where=mine)
+                with closing(found):
+                    for source in found:
+                        row = make(source)
+                        ident = uuid.UUID(row.id)
+                        steps = parse_payload(row.payload, ident)["steps"]
+                        result = scoring.baseline([s["content"] for s in steps])
+                        details = orjson.dumps(result.details, option=orjson.OPT_SORT_KEYS)
+                        rows.append(repo.NewScore(ident, result.value, details.decode()))
+                repo.replace(conn=conn, name=name, source="baseline", at=at, rows=rows)
                 scored = len(rows)
             chosen.forget(conn=conn)
     return ScoreRun(name, scored, scored)
