@@ -227,7 +227,7 @@ class TraceScore(SQLModel, table=True):
     """A named score on a trace (`trace score`): a number, its details and where it came from.
 
     One row per (trace, name, step); `step` is -1 for a score of the whole trace, else the
-    0-based step index. Scoring again under the same name replaces the row. `details` is
+    step's number (its `i`). Scoring again under the same name replaces the row. `details` is
     canonical JSON text or NULL; `source` says which function or person gave it
     (`baseline`, `module:function`, `human`). Deleting a trace deletes its scores
     (ON DELETE CASCADE). `ix_trace_scores_name` serves `--score NAME>=X`.

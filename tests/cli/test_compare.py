@@ -125,40 +125,10 @@ def test_compare_view_is_side_by_side_and_literal(cli: Cli, tmp_path: Path) -> N
     assert "final answers differ" in run.stdout
 
 
-def test_compare_shows_stored_scores(cli: Cli, db_url: str, tmp_path: Path) -> None:
-    import sqlalchemy as sa
-
+def test_compare_shows_stored_scores(cli: Cli, tmp_path: Path) -> None:
     a, b = upload(cli, tmp_path, trace(BASE), trace(BASE[:3]))
-    url = db_url.replace("postgresql://", "postgresql+psycopg://", 1)
-    engine = sa.create_engine(url)
-    uuid_type = "CHAR(32)" if url.startswith("sqlite") else "UUID"
-    with engine.begin() as conn:
-        if not sa.inspect(conn).has_table("trace_scores"):  # before the scores migration
-            conn.execute(
-                sa.text(
-                    f"CREATE TABLE trace_scores (trace_id {uuid_type}, name TEXT, "
-                    "step INTEGER, value FLOAT, PRIMARY KEY (trace_id, name, step))"
-                )
-            )
-            extra: dict[str, Any] = {}
-        else:
-            extra = {"source": "test", "created_at": "2026-01-01 00:00:00"}
-        table = sa.table(
-            "trace_scores",
-            sa.column("trace_id", sa.Uuid()),
-            sa.column("name", sa.String()),
-            sa.column("step", sa.Integer()),
-            sa.column("value", sa.Float()),
-            *(sa.column(k) for k in extra),
-        )
-        conn.execute(
-            table.insert(),
-            [
-                {"trace_id": uuid.UUID(a), "name": "baseline", "step": -1, "value": 0.5, **extra},
-                {"trace_id": uuid.UUID(b), "name": "human", "step": 2, "value": 1.0, **extra},
-            ],
-        )
-    engine.dispose()
+    assert cli("trace", "score", "set", "baseline", "0.5", a).exit_code == 0
+    assert cli("trace", "score", "set", "human", "1", b, "--step", "2").exit_code == 0
     result = compare(cli, a, b)
     assert result["scores"] == {"a": {"baseline": 0.5}, "b": {"human@2": 1.0}}
     run = cli("trace", "compare", a, b)

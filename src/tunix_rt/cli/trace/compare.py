@@ -13,39 +13,19 @@ from tunix_rt.cli._state import state
 if TYPE_CHECKING:
     from rich.text import Text
 
-    from tunix_rt.db.database import Database
     from tunix_rt.diff import StepDiff, WordChange
     from tunix_rt.records import TraceRow
 
 _OP_STYLE = {"equal": "", "replace": "yellow", "insert": "green", "delete": "red"}
 
 
-def _scores(db: Database, rows: list[TraceRow]) -> dict[str, dict[str, float]]:
-    """Stored scores per trace id (`name`, or `name@i` for step i); empty when the database
-    has no `trace_scores` table (yet)."""
-    import sqlalchemy as sa
-
-    table = sa.table(
-        "trace_scores",
-        sa.column("trace_id", sa.Uuid()),
-        sa.column("name", sa.String()),
-        sa.column("step", sa.Integer()),
-        sa.column("value", sa.Float()),
-    )
-    query = sa.select(table.c.trace_id, table.c.name, table.c.step, table.c.value).where(
-        table.c.trace_id.in_({row.id for row in rows})
-    )
-    try:
-        with db.engine.connect() as conn:
-            if not sa.inspect(conn).has_table("trace_scores"):
-                return {}
-            found = conn.execute(query).all()
-    except Exception:  # a scores table of another shape: skip scores, never fail compare
-        return {}
-    out: dict[str, dict[str, float]] = {str(row.id): {} for row in rows}
-    for trace_id, name, step, value in found:
-        key = str(name) if step is None or step < 0 else f"{name}@{step}"
-        out.setdefault(str(trace_id), {})[key] = float(value)
+def _scores(rows: list[TraceRow]) -> dict[str, dict[str, float]]:
+    """Stored scores per trace id (`name`, or `name@i` for step i), as `trace show` reads them."""
+    out: dict[str, dict[str, float]] = {}
+    for row in rows:
+        mine = out.setdefault(str(row.id), {})
+        for e in row.scores or ():
+            mine[e.name if e.step is None else f"{e.name}@{e.step}"] = e.value
     return out
 
 
@@ -150,7 +130,7 @@ def compare(
     with state(ctx).database() as db:
         row_a = service.show(db, first)
         row_b = service.show(db, second)
-        scores = _scores(db, [row_a, row_b])
+        scores = _scores([row_a, row_b])
     result = diff.compare(row_a.payload, row_b.payload)
     if as_json:
         write_json(
