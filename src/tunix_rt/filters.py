@@ -225,7 +225,22 @@ def parse_score(value: str) -> ScoreMatch:
         raise FilterValueError(
             f"{value!r} is not a score condition: use NAME>=X, NAME<=X or NAME=X (X a number)"
         )
-    return ScoreMatch(parse_tag(match.group(1)), match.group(2), number)
+    return ScoreMatch(parse_score_name(match.group(1)), match.group(2), number)
+
+
+def parse_score_name(value: str) -> str:
+    """A score name: the tag rules without `=` (1..64 lower-case letters, digits and
+    `. _ : / + -`), so that `--score NAME>=X` can always name it."""
+    try:
+        name = parse_tag(value)
+    except FilterValueError:
+        name = "="
+    if "=" in name:
+        raise FilterValueError(
+            f"{value!r} is not a score name: 1..{MAX_TAG_LENGTH} characters, lower-case "
+            "letters, digits and . _ : / + - (starting with a letter or digit)"
+        )
+    return name
 
 
 def parse_meta(value: str) -> MetaMatch:

@@ -20,13 +20,15 @@ a tuple or a NumPy array of real numbers; NaN, infinities, booleans and None are
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
+import io
 import math
 import numbers
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,8 +65,12 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _import_file(spec: str, path: Path) -> Any:
-    if not path.is_file():
+    if path.is_dir():
+        raise RewardError(f"--with {spec}: {str(path)!r} is a folder, not a Python file")
+    if not path.exists():
         raise RewardError(f"--with {spec}: no such file {str(path)!r}")
+    if not path.is_file():
+        raise RewardError(f"--with {spec}: {str(path)!r} is not a regular file")
     module_name = f"tunix_rt_reward_{abs(hash(str(path.resolve())))}"
     found = importlib.util.spec_from_file_location(module_name, path)
     if found is None or found.loader is None:
@@ -176,8 +182,35 @@ def _item(item: tuple[str, int]) -> str:
     return f"trace {ident}" if step < 0 else f"trace {ident} step {step}"
 
 
+class _ToStderr(io.TextIOBase):
+    """Where a reward function's `print` goes while it runs: stderr (stdout carries the
+    command's results, `--json` among them), and closing it closes nothing."""
+
+    def write(self, text: str) -> int:
+        stream = sys.__stderr__
+        if stream is not None and not stream.closed:
+            stream.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        stream = sys.__stderr__
+        if stream is not None and not stream.closed:
+            stream.flush()
+
+    def close(self) -> None:
+        pass
+
+
 def _invoke(reward: Reward, batch: Batch) -> Any:
-    return reward.fn(batch.prompts, batch.completions, batch.answer, **batch.kwargs)
+    """Call the function with its print going to stderr; `sys.path` and `sys.stdout` are put
+    back afterwards, whatever it did to them."""
+    path, stdout = list(sys.path), sys.stdout
+    try:
+        with contextlib.redirect_stdout(_ToStderr()):
+            return reward.fn(batch.prompts, batch.completions, batch.answer, **batch.kwargs)
+    finally:
+        sys.path[:] = path
+        sys.stdout = stdout
 
 
 def _raised(reward: Reward, batch: Batch, exc: BaseException) -> RewardError:
@@ -187,7 +220,9 @@ def _raised(reward: Reward, batch: Batch, exc: BaseException) -> RewardError:
         for k in range(len(batch)):
             try:
                 _invoke(reward, batch.one(k))
-            except (Exception, SystemExit) as alone:
+            except KeyboardInterrupt:
+                raise
+            except BaseException as alone:
                 culprit, cause = batch.items[k], alone
                 break
     return RewardError(
@@ -197,6 +232,12 @@ def _raised(reward: Reward, batch: Batch, exc: BaseException) -> RewardError:
 
 def _values(reward: Reward, batch: Batch, out: Any) -> list[float]:
     size = len(batch)
+    shape = getattr(out, "shape", None)
+    if isinstance(out, (str, bytes, Mapping)) or (shape is not None and len(shape) != 1):
+        raise RewardError(
+            f"reward function {reward.spec} returned a {_kind(out)}, not a list of {size} "
+            f"numbers (batch starting at {_item(batch.items[0])})"
+        )
     try:
         values: Sequence[Any] = list(out)
     except Exception:
@@ -222,14 +263,24 @@ def _values(reward: Reward, batch: Batch, out: Any) -> list[float]:
                 f"reward function {reward.spec} returned {_shown(value)} for "
                 f"{_item(batch.items[k])}: scores must be numbers"
             )
-        result = float(number)
+        try:
+            result = float(number)
+        except (OverflowError, ValueError, TypeError):
+            result = math.inf
         if not math.isfinite(result):
             raise RewardError(
-                f"reward function {reward.spec} returned {result} for {_item(batch.items[k])}: "
-                "scores must be finite numbers"
+                f"reward function {reward.spec} returned {_shown(value)} for "
+                f"{_item(batch.items[k])}: scores must be finite numbers"
             )
         floats.append(result)
     return floats
+
+
+def _kind(value: Any) -> str:
+    shape = getattr(value, "shape", None)
+    if shape is not None:
+        return f"{type(value).__name__} of shape {tuple(shape)}"
+    return type(value).__name__
 
 
 def _shown(value: Any) -> str:
@@ -242,6 +293,8 @@ def call(reward: Reward, batch: Batch) -> list[float]:
     function and the first failing trace."""
     try:
         out = _invoke(reward, batch)
-    except (Exception, SystemExit) as exc:
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # SystemExit and the like: the user's code, not ours
         raise _raised(reward, batch, exc) from None
     return _values(reward, batch, out)

@@ -242,7 +242,7 @@ def test_best_score_needs_stored_scores(cli: Cli, tmp_path: Path) -> None:
     run = cli("trace", "dupes", "--keep", "best-score:reward")
     assert run.exit_code == 1
     assert run.stderr.count("\n") == 1
-    assert "no trace has a score named reward" in run.stderr
+    assert "no trace has a whole-trace score named reward" in run.stderr
 
 
 @pytest.mark.parametrize(

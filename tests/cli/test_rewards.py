@@ -273,7 +273,7 @@ def test_dupes_keeps_the_best_score(cli: Cli, tmp_path: Path) -> None:
     ids = upload(cli, tmp_path, same)
     refused = cli("trace", "dupes", "--keep", "best-score:quality")
     assert refused.exit_code == 1
-    assert "no trace has a score named quality" in refused.stderr
+    assert "no trace has a whole-trace score named quality" in refused.stderr
     assert cli("trace", "score", "set", "quality", "0.2", ids[0]).exit_code == 0
     assert cli("trace", "score", "set", "quality", "0.9", ids[1]).exit_code == 0
     result = cli("trace", "dupes", "--keep", "best-score:quality", "--json")
@@ -294,3 +294,88 @@ def test_a_trace_deleted_while_scoring_is_left_out(
     assert result.json()["deleted_meanwhile"] == 1
     assert "1 traces were deleted while scoring" in result.stderr
     assert sorted(r[0] for r in stored(db_url)) == sorted(hexid(i) for i in (ids[0], ids[2]))
+
+
+def test_huge_but_finite_scores_are_stored_and_summarised(
+    cli: Cli, db_url: str, tmp_path: Path
+) -> None:
+    upload(cli, tmp_path, [make_trace(0), make_trace(1)])
+    result = cli("trace", "score", "--with", spec("huge"), "--json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["mean"] == 1e308
+    assert [r[3] for r in stored(db_url)] == [1e308, 1e308]
+
+
+@pytest.mark.parametrize(
+    ("fn", "message"),
+    [
+        ("bigint", "scores must be finite numbers"),
+        ("as_dict", "returned a dict, not a list of 2 numbers"),
+        ("as_matrix", "returned a ndarray of shape (2, 1), not a list of 2 numbers"),
+        ("base_exception", "raised BaseException: base on trace"),
+    ],
+)
+def test_more_unusable_results(
+    cli: Cli, db_url: str, tmp_path: Path, fn: str, message: str
+) -> None:
+    upload(cli, tmp_path, [make_trace(0), make_trace(1)])
+    result = cli("trace", "score", "--with", spec(fn))
+    assert result.exit_code == 1
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert message in result.stderr
+    assert stored(db_url) == []
+
+
+def test_numpy_arrays_and_a_vandal_function(cli: Cli, db_url: str, tmp_path: Path) -> None:
+    """A 1-D NumPy array is a list of scores; a function that prints, clears sys.path and
+    closes stdout harms neither the JSON on stdout nor the command."""
+    upload(cli, tmp_path, [make_trace(0)])
+    assert cli("trace", "score", "--with", spec("as_array")).exit_code == 0
+    result = cli("trace", "score", "--with", spec("vandal"), "--json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["scored"] == 1
+    assert sorted(r[1] for r in stored(db_url)) == ["as_array", "vandal"]
+
+
+def test_default_name_is_the_function_name_in_lower_case(
+    cli: Cli, db_url: str, tmp_path: Path
+) -> None:
+    upload(cli, tmp_path, [make_trace(0)])
+    result = cli("trace", "score", "--with", spec("MixedCase"))
+    assert result.exit_code == 0, result.stderr
+    assert [r[1] for r in stored(db_url)] == ["mixedcase"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--with", ""], "empty"),
+        (["--batch-size", "8"], "only a reward function is called in batches"),
+        (["--with", "a/b:ok:"], "--with"),
+    ],
+)
+def test_more_usage_errors(cli: Cli, tmp_path: Path, args: list[str], message: str) -> None:
+    upload(cli, tmp_path, [make_trace(0)])
+    result = cli("trace", "score", *args)
+    assert result.exit_code in (1, 2), result.stderr
+    assert message in result.stderr
+    assert "🆗" not in result.stderr
+
+
+def test_emoji_codes_in_messages_stay_literal(cli: Cli, tmp_path: Path) -> None:
+    upload(cli, tmp_path, [make_trace(0)])
+    result = cli("trace", "score", "--with", "pkg/sub/m:ok:")
+    assert result.exit_code == 1
+    assert ":ok:" in result.stderr
+    named = cli("trace", "score", "set", "h:ok:", "1", "--all")
+    assert "h:ok:" in named.stderr or named.exit_code == 2
+
+
+def test_score_names_are_checked_everywhere(cli: Cli, tmp_path: Path) -> None:
+    upload(cli, tmp_path, [make_trace(0)])
+    listed = cli("trace", "list", "--score", "Baseline>=5")
+    assert listed.exit_code == 2
+    assert "is not a score name" in " ".join(listed.stderr.split())
+    labels = cli("trace", "export", "--to", "trl-stepwise", "--labels", "Q")
+    assert labels.exit_code == 2
+    assert "is not a score name" in " ".join(labels.stderr.split())

@@ -89,3 +89,51 @@ def deletes_one(
         with psycopg.connect(url) as pg:
             pg.execute("DELETE FROM traces WHERE id = %s", (ident,))
     return [1.0] * len(prompts)
+
+
+def huge(prompts: list[str], completions: list[str], answer: list[str], **kw: Any) -> list[float]:
+    return [1e308] * len(prompts)
+
+
+def bigint(prompts: list[str], completions: list[str], answer: list[str], **kw: Any) -> list[int]:
+    return [10**400] * len(prompts)
+
+
+def as_dict(
+    prompts: list[str], completions: list[str], answer: list[str], **kw: Any
+) -> dict[int, float]:
+    return dict.fromkeys(range(len(prompts)), 1.0)
+
+
+def as_matrix(prompts: list[str], completions: list[str], answer: list[str], **kw: Any) -> Any:
+    import numpy as np
+
+    return np.ones((len(prompts), 1))
+
+
+def as_array(prompts: list[str], completions: list[str], answer: list[str], **kw: Any) -> Any:
+    import numpy as np
+
+    return np.full(len(prompts), 0.25, dtype=np.float32)
+
+
+def base_exception(
+    prompts: list[str], completions: list[str], answer: list[str], **kw: Any
+) -> list[float]:
+    raise BaseException("base")
+
+
+def vandal(prompts: list[str], completions: list[str], answer: list[str], **kw: Any) -> list[float]:
+    """Prints, clears sys.path and closes stdout: none of it may reach the command."""
+    import sys
+
+    print("\x1b[31mprinted by the reward\x1b[0m")
+    sys.path.clear()
+    sys.stdout.close()
+    return [1.0] * len(prompts)
+
+
+def MixedCase(
+    prompts: list[str], completions: list[str], answer: list[str], **kw: Any
+) -> list[float]:
+    return [1.0] * len(prompts)

@@ -69,7 +69,7 @@ def literal_text(text: str, style: str = "") -> Text:
 def stderr() -> Console:
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, emoji=False)
 
 
 @functools.cache
@@ -77,7 +77,7 @@ def stdout() -> Console:
     from rich.console import Console
 
     data_out()
-    return Console(highlight=False)
+    return Console(highlight=False, emoji=False)
 
 
 def say(message: str) -> None:

@@ -90,10 +90,10 @@ def scores_view(entries: tuple[ScoreEntry, ...]) -> Any:
     from rich.table import Table
 
     table = Table(show_header=True, header_style="bold", box=None, expand=False)
-    table.add_column("name", no_wrap=True, style="cyan")
-    table.add_column("step", justify="right", no_wrap=True)
-    table.add_column("value", justify="right", no_wrap=True)
-    table.add_column("source")
+    table.add_column("name", style="cyan", overflow="fold", ratio=2)
+    table.add_column("step", justify="right", no_wrap=True, min_width=4)
+    table.add_column("value", justify="right", no_wrap=True, min_width=12)
+    table.add_column("source", overflow="fold", ratio=1)
     for e in entries:
         table.add_row(
             literal_text(e.name),

@@ -111,8 +111,8 @@ def find(db: Database, *, selection: TraceFilter, options: Options) -> Report:
         with translate_errors(db.url), db.engine.connect() as conn:
             if not score_repo.named(conn=conn, name=options.score_name or ""):
                 raise InvalidInputError(
-                    f"--keep best-score:{options.score_name}: no trace has a score named "
-                    f"{options.score_name} (`trace score` stores scores)"
+                    f"--keep best-score:{options.score_name}: no trace has a whole-trace score "
+                    f"named {options.score_name} (`trace score` stores scores)"
                 )
     with translate_errors(db.url), db.engine.connect() as conn:
         if options.tag is None:

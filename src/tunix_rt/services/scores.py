@@ -158,7 +158,9 @@ def _store(
     kept = [v for ident, _, v in found if not vanished or uuid.UUID(ident) not in vanished]
     stats = None
     if kept:
-        stats = {"mean": math.fsum(kept) / len(kept), "min": min(kept), "max": max(kept)}
+        count = len(kept)  # each value / count first: a sum of huge values would overflow
+        mean = math.fsum(v / count for v in kept)
+        stats = {"mean": mean, "min": min(kept), "max": max(kept)}
     return ScoreRun(name, traces - len(vanished), len(kept), len(vanished), stats)
 
 

@@ -62,6 +62,13 @@ def _check_options(
         raise _usage(f"only --to {STEPWISE} has step labels", "--labels")
     if threshold is not None and labels is None:
         raise _usage("--label-threshold needs --labels SCORE_NAME", "--label-threshold")
+    if labels is not None:
+        from tunix_rt.filters import FilterValueError, parse_score_name
+
+        try:
+            parse_score_name(labels)
+        except FilterValueError as exc:
+            raise _usage(str(exc), "--labels") from None
     if threshold is not None and not math.isfinite(threshold):
         raise _usage(f"{threshold} is not a finite number", "--label-threshold")
     if system is not None:

@@ -43,17 +43,19 @@ Name = Annotated[
     str | None,
     typer.Option(
         "--name",
-        help="Store the scores under NAME (default: baseline, or the function's name).",
+        help="Store the scores under NAME (default: baseline, or the function's name in "
+        "lower case).",
         show_default=False,
     ),
 ]
 BatchSize = Annotated[
-    int,
+    int | None,
     typer.Option(
         "--batch-size",
         min=1,
         max=100_000,
-        help="With a reward function: traces (or steps) per call.",
+        help="With a reward function: traces (or steps) per call (default 64).",
+        show_default=False,
     ),
 ]
 PerStep = Annotated[
@@ -78,21 +80,12 @@ Step = Annotated[
 
 
 def _name(text: str, option: str) -> str:
-    from tunix_rt.filters import FilterValueError, parse_tag
+    from tunix_rt.filters import FilterValueError, parse_score_name
 
     try:
-        name = parse_tag(text)
+        return parse_score_name(text)
     except FilterValueError as exc:
-        raise typer.BadParameter(_BAD_NAME.format(text=text), param_hint=option) from exc
-    if "=" in name:
-        raise typer.BadParameter(_BAD_NAME.format(text=text), param_hint=option)
-    return name
-
-
-_BAD_NAME = (
-    "{text!r} is not a score name: 1..64 characters, lower-case letters, digits and "
-    ". _ : / + - (starting with a letter or digit)"
-)
+        raise typer.BadParameter(str(exc), param_hint=option) from None
 
 
 def _value(text: str) -> float:
@@ -169,7 +162,7 @@ def score(
     ids: TraceIds = None,
     scorer: With = None,
     name: Name = None,
-    batch_size: BatchSize = 64,
+    batch_size: BatchSize = None,
     per_step: PerStep = False,
     step: Step = None,
     as_json: JsonFlag = False,
@@ -200,10 +193,19 @@ def score(
         )
     if ids:
         selection = target(selection, ids, all_=False)
+    if scorer is not None and not scorer.strip():
+        raise typer.BadParameter(
+            "empty: use baseline, MODULE:FUNCTION or path/to/rewards.py:FUNCTION",
+            param_hint="--with",
+        )
     spec = scorer or BASELINE
     if spec == BASELINE:
         if per_step:
             raise typer.BadParameter("the baseline scores whole traces", param_hint="--per-step")
+        if batch_size is not None:
+            raise typer.BadParameter(
+                "only a reward function is called in batches", param_hint="--batch-size"
+            )
         score_name = _name(name, "--name") if name is not None else BASELINE
         with state(ctx).database() as db:
             run = service.score_baseline(db, selection, name=score_name)
@@ -217,9 +219,23 @@ def score(
     from tunix_rt import rewards
 
     reward = rewards.load(spec)
-    score_name = _name(name if name is not None else reward.name, "--name")
+    if name is not None:
+        score_name = _name(name, "--name")
+    else:
+        try:
+            score_name = _name(reward.name.lower(), "--name")
+        except typer.BadParameter:
+            raise typer.BadParameter(
+                f"the function's name {reward.name!r} cannot name a score: give one with --name",
+                param_hint="--with",
+            ) from None
     with state(ctx).database() as db:
         run = service.score_reward(
-            db, selection, reward, name=score_name, batch_size=batch_size, per_step=per_step
+            db,
+            selection,
+            reward,
+            name=score_name,
+            batch_size=batch_size or rewards.DEFAULT_BATCH,
+            per_step=per_step,
         )
     _report(run, as_json, spec)
