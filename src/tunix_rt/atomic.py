@@ -8,7 +8,8 @@ partial file; after SIGKILL or a power loss only the hidden temporary file can b
 existing target is refused before anything is written unless `force` is given; without it,
 the final step links the file into place, so a file of that name created meanwhile is not
 replaced either. A pipe or character device (`/dev/stdout`, `>(gzip > x.gz)`) is written
-directly: it cannot be renamed into.
+directly: it cannot be renamed into. A symbolic link is followed: the file it points to is
+the one written (as a shell's `>` would), never the link replaced by a file.
 
 Pure IO, no database, no terminal: shared by `trace export` and `dataset export`.
 """
@@ -41,6 +42,8 @@ def check_target(path: str | Path, *, force: bool) -> bool:
     for a regular file (written atomically).
     """
     shown = str(path)
+    if not shown:
+        raise OutputError("the output needs a file name (an empty one was given)")
     try:
         info: os.stat_result | None = os.stat(path)
     except FileNotFoundError:
@@ -48,7 +51,7 @@ def check_target(path: str | Path, *, force: bool) -> bool:
     except OSError as exc:
         raise OutputError(f"cannot write {shown}: {_reason(exc)}") from None
     if info is None:
-        folder = os.path.dirname(os.path.abspath(path))
+        folder = os.path.dirname(_resolved(os.fspath(path)))
         if not os.path.isdir(folder):
             raise OutputError(f"cannot write {shown}: folder {folder} does not exist")
         return False
@@ -61,6 +64,11 @@ def check_target(path: str | Path, *, force: bool) -> bool:
     if not force:
         raise OutputError(f"{shown} already exists: add --force to replace it")
     return False
+
+
+def _resolved(path: str) -> str:
+    """`path` with its symbolic links followed (a dangling one: where it points), absolute."""
+    return os.path.realpath(path) if os.path.islink(path) else os.path.abspath(path)
 
 
 def _link_new(temp: str, final: str) -> None:
@@ -93,12 +101,18 @@ def atomic_output(path: str | Path, *, force: bool = False) -> Iterator[BinaryIO
     The new file gets the permissions of a newly created file (0666 minus the umask), or
     those of the file it replaces.
     """
-    target = os.fspath(path)
-    if check_target(target, force=force):
-        with open(target, "wb", buffering=BUFFER) as direct:
-            yield direct
+    given = os.fspath(path)
+    if check_target(given, force=force):
+        try:
+            with open(given, "wb", buffering=BUFFER) as direct:
+                yield direct
+        except BrokenPipeError:
+            raise  # the reader went away: the caller stops quietly
+        except OSError as exc:
+            raise OutputError(f"cannot write {given}: {_reason(exc)}") from None
         return
-    folder = os.path.dirname(os.path.abspath(target))
+    target = _resolved(given)
+    folder = os.path.dirname(target)
     try:
         mode = stat.S_IMODE(os.stat(target).st_mode)
     except FileNotFoundError:

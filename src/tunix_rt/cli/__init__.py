@@ -56,7 +56,57 @@ def _readable_help_types() -> None:
 
 _readable_help_types()
 
+
+class _OneLineErrors(typer.core.TyperGroup):
+    """The root group: a usage error (a mistyped option, a value out of range) is one line,
+    `error: MESSAGE (see: COMMAND --help)`, exit 2, as every other error of tunix-rt; not
+    Typer's usage text and framed panel.
+
+    The command line runs in Click's non-standalone mode, so the errors come back here; what
+    standalone mode would do with the rest (exit codes, Ctrl-C, EOF) is done the same way.
+    """
+
+    def main(  # type: ignore[override]
+        self,
+        args: Any = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        # Typer 0.29 carries its own copy of Click: its exceptions are the ones raised.
+        from typer._click import exceptions as click
+        from typer.exceptions import Abort
+
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.NoArgsIsHelpError as exc:  # help was printed
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            _one_line_error(exc)
+            sys.exit(exc.exit_code)
+        except Abort:
+            sys.stderr.write("aborted\n")
+            sys.exit(1)
+        sys.exit(result if isinstance(result, int) else 0)
+
+
+def _one_line_error(exc: Any) -> None:
+    """`error: MESSAGE (see: tunix-rt trace list --help)` on stderr, control characters
+    escaped (a mistyped value is echoed back)."""
+    from tunix_rt.cli._output import literal
+
+    message = " ".join(str(exc.format_message()).split())
+    ctx = getattr(exc, "ctx", None)
+    hint = f" (see: {ctx.command_path} --help)" if ctx is not None else ""
+    if sys.stderr is not None:
+        sys.stderr.write(f"error: {literal(message)}{hint}\n")
+
+
 app = typer.Typer(
+    cls=_OneLineErrors,
     name="tunix-rt",
     help="Collect, validate and curate LLM reasoning traces for Tunix fine-tuning.",
     no_args_is_help=True,

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from tunix_rt.services.export import ExportReport
 
 STEPWISE = "trl-stepwise"
+_STDOUT_NAMES = ("/dev/stdout", "/dev/fd/1", "/proc/self/fd/1")  # -o these: same as -o -
 DEFAULT_THRESHOLD = 0.5
 
 
@@ -216,7 +217,7 @@ def export(
         to, system=system, sanitize=sanitize, labels=labels, threshold=label_threshold
     )
     options = Options(system=system, sanitize=sanitize)
-    to_file = output not in (None, "-")
+    to_file = output not in (None, "-", *_STDOUT_NAMES)
 
     def run(out: BinaryIO) -> ExportReport:
         with state(ctx).database() as db:
