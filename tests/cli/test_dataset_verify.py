@@ -95,9 +95,13 @@ def test_a_format_without_ids_is_checked_by_counts(db: str, tmp_path: Path) -> N
         ('{"files": {}, "trace_count": 1}', "is not a tunix-rt manifest: no 'splits'"),
         (
             '{"files": {}, "splits": {"train": {"count": 1}}, "trace_count": 1}',
-            "is not a tunix-rt manifest: splits.train has no count and traces",
+            "is not a tunix-rt manifest: splits.train.traces is missing, not a list",
         ),
-        ('{"files": {"a": 1}, "splits": {}, "trace_count": 0}', "files.a has no sha256"),
+        (
+            '{"files": {"a": 1}, "splits": {}, "trace_count": 0}',
+            "files.a is not an object with sha256 and bytes",
+        ),
+        ('{"files": {"a": {}}, "splits": {}, "trace_count": 0}', "files.a has no sha256"),
     ],
 )
 def test_a_broken_manifest_is_one_line(tmp_path: Path, text: str, message: str) -> None:
@@ -118,3 +122,46 @@ def test_hidden_files_are_not_the_datas(db: str, tmp_path: Path) -> None:
     good = verify(out)
     assert good.exit_code == 0, good.stderr
     assert "ok: 3 files match" in good.stderr
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            lambda doc: doc["files"]["train.jsonl"].update(bytes="many"),
+            'files.train.jsonl.bytes is "many", not a whole number >= 0',
+        ),
+        (
+            lambda doc: doc["files"]["train.jsonl"].update(bytes=-1),
+            "files.train.jsonl.bytes is -1, not a whole number >= 0",
+        ),
+        (
+            lambda doc: doc["files"]["train.jsonl"].update(bytes=1.5),
+            "files.train.jsonl.bytes is 1.5, not a whole number >= 0",
+        ),
+        (
+            lambda doc: doc.update(format="xml"),
+            'format is "xml", not a format tunix-rt exports',
+        ),
+        (
+            lambda doc: doc["splits"]["train"].update(count="x"),
+            'splits.train.count is "x", not a whole number >= 0',
+        ),
+        (lambda doc: doc["splits"]["train"].pop("count"), "splits.train has no count"),
+    ],
+)
+def test_a_malformed_field_is_named(db: str, tmp_path: Path, change: Any, message: str) -> None:
+    out = export(db, tmp_path / "out")
+    edit(out, change)
+    bad = verify(out)
+    assert bad.exit_code == 1
+    assert bad.stderr.count("\n") == 1, bad.stderr
+    assert f"is not a tunix-rt manifest: {message}" in bad.stderr
+
+
+def test_a_wrong_byte_count_is_inconsistent(db: str, tmp_path: Path) -> None:
+    out = export(db, tmp_path / "out")
+    edit(out, lambda doc: doc["files"]["train.jsonl"].update(bytes=1))
+    bad = verify(out)
+    assert bad.exit_code == 1
+    assert "inconsistent: manifest files.train.jsonl.bytes is 1, the file has" in bad.stderr

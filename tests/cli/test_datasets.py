@@ -176,7 +176,7 @@ def test_export_manifest_card_and_determinism(cli: Cli, tmp_path: Path) -> None:
     assert manifest["files"]["train.jsonl"]["bytes"] == (first / "train.jsonl").stat().st_size
     card = (first / "README.md").read_text()
     assert card.startswith("---\nconfigs:\n- config_name: default\n  data_files:\n")
-    assert "  - split: validation\n    path: validation.jsonl\n" in card
+    assert '  - split: "validation"\n    path: "validation.jsonl"\n' in card
 
 
 def test_verify_catches_edited_missing_and_extra_files(tmp_path: Path, cli: Cli) -> None:
@@ -239,7 +239,7 @@ def test_delete_needs_confirmation_and_trace_delete_refuses_members(
     )
     unasked = cli("dataset", "delete", "d")
     assert unasked.exit_code == 1
-    assert "not deleting without confirmation" in unasked.stderr
+    assert "not deleting dataset d@v1 (2 traces" in unasked.stderr
     ok(cli("dataset", "delete", "d", "--yes"))
     assert ok(cli("dataset", "list", "--json")).json() == []
     ok(cli("trace", "delete", ids[1], "--yes"))  # no longer held

@@ -4,10 +4,13 @@
 per split plus `manifest.json` and a Hugging Face `README.md` card; `verify` checks a folder
 against its manifest. Names: `NAME` is version 1 when built and the newest version
 elsewhere; `NAME@v2` is an explicit version (never replaced).
+
+Command docstrings are Rich help: each paragraph is one line (Rich wraps it to the terminal).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -29,12 +32,28 @@ app = typer.Typer(
 
 Name = Annotated[str, typer.Argument(metavar="NAME", help="NAME (newest version) or NAME@vN.")]
 
+# Integer options stored in a column accept what the column holds on both databases:
+# `datasets.limit` is INTEGER (32-bit on PostgreSQL), `datasets.seed` BIGINT.
+MAX_LIMIT = 2**31 - 1
+MAX_SEED = 2**63 - 1
+
+
+def _bounded(option: str, low: int, high: int, shown: str) -> Callable[[int | None], int | None]:
+    """A callback refusing values outside [low, high] in one line, the range as `shown`."""
+
+    def check(value: int | None) -> int | None:
+        if value is not None and not low <= value <= high:
+            raise typer.BadParameter(f"{value} is out of range ({shown})", param_hint=option)
+        return value
+
+    return check
+
 
 def _counts(info: Info) -> str:
     return ", ".join(f"{s} {n:,}" for s, n in info.counts.items())
 
 
-def _as_json(info: Info, count: int | None = None) -> dict[str, object]:
+def _as_json(info: Info) -> dict[str, object]:
     return {
         "name": info.name,
         "version": info.version,
@@ -47,7 +66,7 @@ def _as_json(info: Info, count: int | None = None) -> dict[str, object]:
         "split_ratios": info.ratios.as_dict(),
         "duplicates_dropped": info.duplicates_dropped,
         "splits": info.counts,
-        "trace_count": info.total if count is None else count,
+        "trace_count": info.total,
         "tool_version": info.tool_version,
     }
 
@@ -62,7 +81,14 @@ def build(
     ],
     limit: Annotated[
         int | None,
-        typer.Option("--limit", "-n", min=1, help="At most N traces.", show_default=False),
+        typer.Option(
+            "--limit",
+            "-n",
+            metavar="N",
+            help="At most N traces (1 to 2,147,483,647).",
+            show_default=False,
+            callback=_bounded("--limit", 1, MAX_LIMIT, "1 to 2,147,483,647"),
+        ),
     ] = None,
     pick: Annotated[
         str,
@@ -71,7 +97,10 @@ def build(
     seed: Annotated[
         int,
         typer.Option(
-            "--seed", min=0, max=2**63 - 1, help="Seed of the split assignment and random pick."
+            "--seed",
+            metavar="S",
+            help="Seed of the split assignment and random pick (0 to 2^63-1).",
+            callback=_bounded("--seed", 0, MAX_SEED, "0 to 2^63-1"),
         ),
     ] = 0,
     split: Annotated[
@@ -96,13 +125,10 @@ def build(
 ) -> None:
     """Freeze the selected traces as dataset NAME: ids, content hashes and splits.
 
-    Exact duplicates (the same normalised prompt, steps and final answer, as `trace dupes`)
-    are held once: the oldest of each group, chosen over the whole selection before --pick
-    and --limit. A trace's split comes from a hash of its normalised prompt (case and
-    whitespace folded) and the seed: identical prompts never straddle splits, and a trace
-    keeps its split when a new version is built over more data. A name that exists is
-    refused: build NAME@v2.
-    """
+    Exact duplicates (the same normalised prompt, steps and final answer, as `trace dupes`) are held once: the oldest of each group, chosen over the whole selection before --pick and --limit.
+
+    A trace's split comes from a hash of its normalised prompt (case and whitespace folded) and the seed: identical prompts never straddle splits, and a trace keeps its split when a new version is built over more data. A name that exists is refused: build NAME@v2.
+    """  # noqa: E501
     from tunix_rt.dataset import DatasetNameError, parse_ratios
     from tunix_rt.services import datasets as service
 
@@ -146,16 +172,16 @@ def list_(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     with state(ctx).database() as db:
         found = service.listing(db)
     if as_json:
-        write_json([_as_json(info, count) for info, count in found])
+        write_json([_as_json(info) for info in found])
         return
     if not found:
         say("no datasets yet: `tunix-rt dataset build NAME`")
         return
     table = Table("dataset", "traces", "splits", "seed", "built (UTC)", "selection")
-    for info, count in found:
+    for info in found:
         table.add_row(
             info.label,
-            f"{count:,}",
+            f"{info.total:,}",
             str(info.ratios),
             str(info.seed),
             info.created_at.strftime("%Y-%m-%d %H:%M:%S"),
@@ -210,27 +236,36 @@ def delete(
     ctx: typer.Context,
     name: Name,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say what would be deleted; change nothing.")
+    ] = False,
 ) -> None:
     """Delete a dataset (its traces stay). Asks on a terminal; elsewhere needs --yes."""
     import sys
 
     from tunix_rt.services import datasets as service
 
-    if not (yes or _on_a_terminal()):
-        raise fail(
-            "not deleting without confirmation: stdin or stderr is not a terminal; pass --yes"
-        )
-
-    def ask(info: Info) -> bool:
-        sys.stderr.write(f"Delete dataset {info.label} ({info.total:,} traces)? [y/N]: ")
-        sys.stderr.flush()
-        try:
-            answer = sys.stdin.readline()
-        except KeyboardInterrupt:
-            return False
-        return answer.strip().lower() in ("y", "yes")
-
     with state(ctx).database() as db:
+        found = service.find(db, name)  # a missing dataset is named before anything else
+        what = f"dataset {found.label} ({found.total:,} traces; the traces themselves stay)"
+        if dry_run:
+            say(f"would delete {what}; nothing deleted (--dry-run)")
+            return
+        if not (yes or _on_a_terminal()):
+            raise fail(
+                f"not deleting {what} without confirmation: stdin or stderr is not a "
+                "terminal; pass --yes"
+            )
+
+        def ask(info: Info) -> bool:
+            sys.stderr.write(f"Delete dataset {info.label} ({info.total:,} traces)? [y/N]: ")
+            sys.stderr.flush()
+            try:
+                answer = sys.stdin.readline()
+            except KeyboardInterrupt:
+                return False
+            return answer.strip().lower() in ("y", "yes")
+
         info = service.delete(db, name, confirm=None if yes else ask)
     if info is None:
         raise fail("aborted: nothing deleted")
@@ -251,7 +286,9 @@ def export(
             autocompletion=_complete_format,
         ),
     ],
-    out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="Folder to write into.")],
+    out_text: Annotated[
+        str, typer.Option("--out", "-o", metavar="DIR", help="Folder to write into.")
+    ],
     system: Annotated[
         str | None,
         typer.Option("--system", metavar="TEXT", help="A system instruction.", show_default=False),
@@ -268,22 +305,21 @@ def export(
 ) -> None:
     """Write DIR/<split>.jsonl per split, manifest.json and a Hugging Face README.md card.
 
-    Every file is written atomically, the manifest last; the same dataset over the same
-    data gives byte-identical files. DIR must be new, empty (hidden files such as .git do
-    not count) or hold an earlier export, which --force replaces whole (its split files
-    this export does not write are removed); a folder of other files is refused unless
-    --force, which writes beside them and leaves them, and `dataset verify` then reports
-    them as extra. With SOURCE_DATE_EPOCH set (seconds since 1970, the
-    reproducible-builds convention) it is the manifest's created_at and later trace times
-    are written as it, so the same files uploaded at other moments or into another
-    database export to the same bytes.
-    """
+    Every file is written atomically, the manifest last; the same dataset over the same data gives byte-identical files.
+
+    DIR must be new, empty (hidden files such as .git do not count) or hold an earlier export, which --force replaces whole (its split files this export does not write are removed). A folder of other files is refused unless --force, which writes beside them and leaves them; `dataset verify` then reports them as extra.
+
+    With SOURCE_DATE_EPOCH set (whole seconds since 1970, digits only: the reproducible-builds convention) it is the manifest's created_at and trace times after it are written as it, so the same files export to the same bytes from any database, uploaded at any moments after it.
+    """  # noqa: E501
     import os
 
     from tunix_rt.dataset import source_date_epoch
     from tunix_rt.formats import Options
     from tunix_rt.services import datasets as service
 
+    if not out_text:
+        raise fail("--out is empty: name the folder to write into (e.g. --out out/)", code=2)
+    out = Path(out_text)
     epoch = source_date_epoch(os.environ.get("SOURCE_DATE_EPOCH"))
 
     fmt, system = _check_options(to, system=system, sanitize=sanitize, labels=None, threshold=None)
@@ -307,9 +343,10 @@ def export(
 def verify(
     directory: Annotated[Path, typer.Argument(metavar="DIR", help="An exported dataset folder.")],
 ) -> None:
-    """Recompute every file's SHA-256 against manifest.json and check the manifest's
-    per-split counts and ids against the split files; exit 1 naming each changed, missing
-    or extra file and each inconsistency. Hidden files and folders (.git, ...) are ignored."""
+    """Check DIR against its manifest.json: every file's SHA-256, and the manifest's per-split counts and ids against the split files.
+
+    Exits 1 naming each changed, missing or extra file and each inconsistency. In the jsonl format each record's payload is also re-hashed against its content hash in the manifest. Hidden files and folders (.git, ...) are ignored.
+    """  # noqa: E501
     from tunix_rt.dataset.card import BadManifestError
     from tunix_rt.dataset.card import verify as check
 

@@ -201,16 +201,23 @@ def assign_folded(key: str, seed: int, ratios: Ratios, bounds: list[int] | None 
 
 def source_date_epoch(value: str | None) -> datetime | None:
     """`SOURCE_DATE_EPOCH` (reproducible-builds.org): whole seconds since 1970-01-01 UTC, or
-    None when unset or empty. A malformed value is an error, as the convention asks."""
-    if value is None or not value.strip():
+    None when unset or empty. Strict, as the convention asks: ASCII digits only (no sign,
+    no spaces, no fraction), at most 253402300799 (9999-12-31T23:59:59Z); anything else is
+    an error, never silently ignored or trimmed."""
+    if value is None or value == "":
         return None
-    text = value.strip()
-    if not text.isascii() or not text.isdigit() or int(text) >= _MAX_EPOCH:
+    if not value.isascii() or not value.isdigit():
         raise SettingsError(
             f"SOURCE_DATE_EPOCH {value!r} is not a whole number of seconds since "
-            "1970-01-01 UTC (e.g. `git log -1 --format=%ct`)"
+            "1970-01-01 UTC, digits only (e.g. `git log -1 --format=%ct`)"
         )
-    return datetime.fromtimestamp(int(text), UTC)
+    if len(value) > 15 or int(value) >= _MAX_EPOCH:  # (int() refuses 4,300+ digits)
+        raise SettingsError(
+            f"SOURCE_DATE_EPOCH {value[:20]}{'...' if len(value) > 20 else ''} is out of "
+            f"range: at most {_MAX_EPOCH - 1} "
+            "(9999-12-31T23:59:59Z)"
+        )
+    return datetime.fromtimestamp(int(value), UTC)
 
 
 _MAX_EPOCH = 253_402_300_800  # 10000-01-01

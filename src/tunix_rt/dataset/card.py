@@ -16,6 +16,9 @@ from typing import Any
 
 import orjson
 
+from tunix_rt.formats import canonical_name
+from tunix_rt.schema import content_hash as payload_hash
+
 MANIFEST = "manifest.json"
 CARD = "README.md"
 SCHEMA_VERSION = "1.0"
@@ -139,12 +142,18 @@ def card(
     duplicates_dropped: int | None,
     tool_version: str,
 ) -> bytes:
-    """The Hugging Face dataset card: a YAML header naming each non-empty split's file."""
+    """The Hugging Face dataset card: a YAML header naming each non-empty split's file.
+
+    Split names and paths are written as JSON strings (YAML double-quoted scalars): a split
+    named `1`, `1.5`, `true` or `null` must stay a string for `datasets.load_dataset`."""
     label = f"{name}@v{version}"
     lines = ["---", "configs:", "- config_name: default", "  data_files:"]
     for split in ratios:
         if counts.get(split, 0):
-            lines += [f"  - split: {split}", f"    path: {split}.jsonl"]
+            lines += [
+                f"  - split: {_yaml_text(split)}",
+                f"    path: {_yaml_text(split + '.jsonl')}",
+            ]
     lines += [f"pretty_name: {_yaml_text(label)}", "---", "", f"# {label}", ""]
     lines += [
         f"Exported by tunix-rt {tool_version} in the `{to}` format, one JSON object per line.",
@@ -209,7 +218,9 @@ _ID_PATHS: dict[str, tuple[str, ...]] = {
 @dataclass(frozen=True)
 class _Manifest:
     files: dict[str, str]  # path -> sha256
+    sizes: dict[str, int]  # path -> bytes (where listed)
     splits: dict[str, tuple[int, list[str]]]  # split -> (count, ids)
+    hashes: dict[str, dict[str, str]]  # split -> id -> content hash (where listed)
     trace_count: int
     trace_ids: list[str]
     format: str
@@ -239,28 +250,56 @@ def _load(folder: Path) -> _Manifest:
         if not isinstance(doc[key], kind) or isinstance(doc[key], bool):
             raise bad(f"{key!r} is not {'an object' if kind is dict else 'a number'}")
     files: dict[str, str] = {}
+    sizes: dict[str, int] = {}
     for name, entry in doc["files"].items():
-        digest = entry.get("sha256") if isinstance(entry, dict) else None
+        if not isinstance(entry, dict):
+            raise bad(f"files.{name} is not an object with sha256 and bytes")
+        digest = entry.get("sha256")
         if not isinstance(digest, str):
             raise bad(f"files.{name} has no sha256")
+        size = entry.get("bytes")
+        if "bytes" in entry and not _count(size):
+            raise bad(f"files.{name}.bytes is {_shown(size)}, not a whole number >= 0")
         files[name] = digest
+        if size is not None:
+            sizes[name] = size
     splits: dict[str, tuple[int, list[str]]] = {}
+    hashes: dict[str, dict[str, str]] = {}
     for name, entry in doc["splits"].items():
-        count = entry.get("count") if isinstance(entry, dict) else None
-        traces = entry.get("traces") if isinstance(entry, dict) else None
-        if not isinstance(count, int) or isinstance(count, bool) or not isinstance(traces, list):
-            raise bad(f"splits.{name} has no count and traces")
+        if not isinstance(entry, dict):
+            raise bad(f"splits.{name} is not an object with count and traces")
+        if "count" not in entry:
+            raise bad(f"splits.{name} has no count")
+        count = entry["count"]
+        if not _count(count):
+            raise bad(f"splits.{name}.count is {_shown(count)}, not a whole number >= 0")
+        traces = entry.get("traces")
+        if not isinstance(traces, list):
+            raise bad(f"splits.{name}.traces is {_shown(traces)}, not a list")
         ids = [t.get("id") if isinstance(t, dict) else None for t in traces]
         if not all(isinstance(i, str) for i in ids):
             raise bad(f"splits.{name}.traces has an entry without an id")
         splits[name] = (count, [str(i) for i in ids])
+        hashes[name] = {
+            t["id"]: t["content_hash"] for t in traces if isinstance(t.get("content_hash"), str)
+        }
     trace_ids = doc.get("trace_ids", [])
     if not isinstance(trace_ids, list) or not all(isinstance(i, str) for i in trace_ids):
         raise bad("'trace_ids' is not a list of ids")
     fmt = doc.get("format")
-    return _Manifest(
-        files, splits, doc["trace_count"], trace_ids, fmt if isinstance(fmt, str) else ""
-    )
+    if fmt is not None and (not isinstance(fmt, str) or canonical_name(fmt) is None):
+        raise bad(f"format is {_shown(fmt)}, not a format tunix-rt exports")
+    return _Manifest(files, sizes, splits, hashes, doc["trace_count"], trace_ids, fmt or "")
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _shown(value: Any) -> str:
+    """A manifest value in an error message: JSON, at most 40 characters."""
+    text = orjson.dumps(value).decode() if value is not None else "missing"
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def listed_files(folder: Path) -> list[str]:
@@ -279,27 +318,40 @@ def _hidden(rel: str) -> bool:
     return any(part.startswith(".") for part in rel.split("/"))
 
 
-def _record_ids(path: Path, id_path: tuple[str, ...] | None) -> tuple[int, list[str] | None]:
-    """How many records (lines) a split file holds, and their trace ids (None: the format
-    carries none, or a line is not a record with one)."""
+def _records(
+    path: Path, id_path: tuple[str, ...] | None, payloads: bool
+) -> tuple[int, list[str] | None, list[tuple[str, str | None]]]:
+    """How many records (lines) a split file holds, their trace ids (None: the format
+    carries none, or a line is not a record with one) and, with `payloads` (the `jsonl`
+    format), each record's id and the SHA-256 of its payload's canonical JSON (None: no
+    payload object)."""
     count = 0
     ids: list[str] | None = [] if id_path else None
+    digests: list[tuple[str, str | None]] = []
     with open(path, "rb") as handle:
         for line in handle:
             count += 1
             if ids is None or id_path is None:
                 continue
             try:
-                value: Any = orjson.loads(line)
+                record: Any = orjson.loads(line)
+                value = record
                 for key in id_path:
                     value = value[key]
             except (orjson.JSONDecodeError, KeyError, TypeError, IndexError):
                 value = None
-            if isinstance(value, str):
-                ids.append(value)
-            else:
+            if not isinstance(value, str):
                 ids = None
-    return count, ids
+                continue
+            ids.append(value)
+            if payloads:
+                payload = record.get("payload") if isinstance(record, dict) else None
+                try:
+                    digest = payload_hash(payload) if isinstance(payload, dict) else None
+                except orjson.JSONEncodeError:
+                    digest = None
+                digests.append((value, digest))
+    return count, ids, digests
 
 
 def _consistency(folder: Path, m: _Manifest, present: set[str]) -> list[str]:
@@ -317,7 +369,8 @@ def _consistency(folder: Path, m: _Manifest, present: set[str]) -> list[str]:
             continue
         if name not in present:
             continue  # reported as missing
-        lines, found = _record_ids(folder / name, _ID_PATHS.get(m.format))
+        payloads = m.format == "jsonl"
+        lines, found, digests = _records(folder / name, _ID_PATHS.get(m.format), payloads)
         if lines != count:
             out.append(f"{name} has {lines:,} records, the manifest says {count:,}")
         if found is not None and sorted(found) != sorted(ids):
@@ -326,6 +379,15 @@ def _consistency(folder: Path, m: _Manifest, present: set[str]) -> list[str]:
                 f"{name}: its trace ids differ from the manifest's "
                 f"({len(extra):,} not listed, {len(gone):,} listed but absent)"
             )
+        if found is not None and payloads:
+            listed_hashes = m.hashes.get(split, {})
+            edited = [i for i, d in digests if i in listed_hashes and d != listed_hashes[i]]
+            if edited:
+                more = f" and {len(edited) - 3} more" if len(edited) > 3 else ""
+                out.append(
+                    f"{name}: {len(edited):,} record(s) whose payload does not match its "
+                    f"content hash in the manifest ({', '.join(edited[:3])}{more})"
+                )
     if listed != m.trace_count:
         out.append(f"manifest trace_count is {m.trace_count:,}, its splits hold {listed:,}")
     in_splits = sorted(i for _, ids in m.splits.values() for i in ids)
@@ -350,8 +412,14 @@ def verify(folder: Path) -> tuple[Verdict, int]:
     for rel in sorted(m.files):
         if rel not in present:
             verdict.missing.append(rel)
-        elif file_digest(folder / rel)[0] != m.files[rel]:
+            continue
+        digest, size = file_digest(folder / rel)
+        if digest != m.files[rel]:
             verdict.changed.append(rel)
+        elif rel in m.sizes and size != m.sizes[rel]:
+            verdict.inconsistent.append(
+                f"manifest files.{rel}.bytes is {m.sizes[rel]:,}, the file has {size:,}"
+            )
     verdict.extra = sorted(present - set(m.files))
-    verdict.inconsistent = _consistency(folder, m, present)
+    verdict.inconsistent += _consistency(folder, m, present)
     return verdict, len(m.files)

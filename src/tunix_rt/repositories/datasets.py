@@ -91,15 +91,20 @@ def create(
 
 
 def listing(*, conn: Connection) -> list[Any]:
-    """Every dataset with its member count, by name then version."""
-    count = (
-        sa.select(sa.func.count())
-        .where(members.c.dataset_id == datasets.c.id)
-        .scalar_subquery()
-        .label("count")
-    )
-    stmt = sa.select(datasets, count).order_by(datasets.c.name, datasets.c.version)
+    """Every dataset row, by name then version."""
+    stmt = sa.select(datasets).order_by(datasets.c.name, datasets.c.version)
     return list(conn.execute(stmt))
+
+
+def all_split_counts(*, conn: Connection) -> dict[int, dict[str, int]]:
+    """Per dataset id, its member count per split (one query for `dataset list`)."""
+    stmt = sa.select(members.c.dataset_id, members.c.split, sa.func.count()).group_by(
+        members.c.dataset_id, members.c.split
+    )
+    out: dict[int, dict[str, int]] = {}
+    for dataset_id, split, n in conn.execute(stmt):
+        out.setdefault(int(dataset_id), {})[split] = int(n)
+    return out
 
 
 def split_counts(*, conn: Connection, dataset_id: int) -> dict[str, int]:

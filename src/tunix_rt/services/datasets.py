@@ -218,9 +218,18 @@ def build(
             return _info(row, counts)
 
 
-def listing(db: Database) -> list[tuple[Info, int]]:
+def listing(db: Database) -> list[Info]:
+    """Every dataset with its per-split counts, by name then version."""
     with translate_errors(db.url), db.engine.connect() as conn:
-        return [(_info(row, {}), int(row.count)) for row in repo.listing(conn=conn)]
+        counts = repo.all_split_counts(conn=conn)
+        return [_info(row, counts.get(row.id, {})) for row in repo.listing(conn=conn)]
+
+
+def find(db: Database, name: str) -> Info:
+    """A dataset (`NAME`: the newest version) and its per-split counts, or
+    DatasetNotFoundError."""
+    with translate_errors(db.url), db.engine.connect() as conn:
+        return _find(conn, name)
 
 
 def show(db: Database, name: str) -> tuple[Info, dict[str, Any]]:
@@ -306,6 +315,9 @@ def export(
     written as it (clamped), so the same traces uploaded at different moments, into SQLite or
     PostgreSQL, export to the same bytes."""
     names: list[str] = []
+    if os.path.lexists(out) and not out.is_dir():
+        kind = "a file" if out.is_file() else "not a folder"
+        raise OutputError(f"--out {out} is {kind}, not a folder to export into: name a folder")
     with translate_errors(db.url), db.engine.connect() as conn:
         info = _find(conn, name)
         names = [f"{s}.jsonl" for s in info.ratios.names] + [card_mod.CARD, card_mod.MANIFEST]
