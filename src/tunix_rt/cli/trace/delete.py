@@ -8,6 +8,7 @@ it deletes (one transaction, see `services/delete.py`).
 
 from __future__ import annotations
 
+import functools
 import sys
 from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated
@@ -49,7 +50,7 @@ def _on_a_terminal() -> bool:
     )
 
 
-def _show(plan: Plan, verb: str) -> None:
+def _show(plan: Plan, verb: str, *, force: bool = False) -> None:
     """The count and the first few traces, on stderr."""
     from tunix_rt.cli._output import stderr
     from tunix_rt.cli._views import trace_table
@@ -58,11 +59,13 @@ def _show(plan: Plan, verb: str) -> None:
     stderr().print(trace_table(plan.first))
     if plan.selected > len(plan.first):
         say(f"... and {plan.selected - len(plan.first):,} more")
-    if plan.held:
+    if plan.held and force:
+        note(f"a frozen dataset holds {plan.held:,} of them; --force deletes them too")
+    elif plan.held:
         note(f"a frozen dataset holds {plan.held:,} of them (deleting needs --force)")
 
 
-def _ask(plan: Plan) -> bool:
+def _ask(plan: Plan, *, force: bool = False) -> bool:
     """Show the plan and ask on the terminal: only `y` or `yes` deletes.
 
     Asked on stderr and read from stdin by hand: Click's prompt writes a space to stdout,
@@ -71,7 +74,7 @@ def _ask(plan: Plan) -> bool:
     """
     from tunix_rt.cli._output import Terminated
 
-    _show(plan, "about to delete")
+    _show(plan, "about to delete", force=force)
     sys.stderr.write(f"Delete {_traces(plan.selected)}{_with_tags(plan.tags)}? [y/N]: ")
     sys.stderr.flush()
     try:
@@ -84,12 +87,12 @@ def _ask(plan: Plan) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
-def _report(result: DeleteResult, *, vacuum: bool) -> None:
+def _report(result: DeleteResult, *, vacuum: bool, force: bool = False) -> None:
     plan = result.plan
     if not plan.selected:
         say(f"no traces match: {plan.description}: nothing deleted")
     elif result.dry_run:
-        _show(plan, "would delete")
+        _show(plan, "would delete", force=force)
         say("nothing deleted (--dry-run)")
     else:
         say(f"deleted {_traces(result.deleted)}{_with_tags(plan.tags)}")
@@ -168,7 +171,7 @@ def delete(
         result = service.delete(
             db,
             chosen,
-            confirm=None if yes else _ask,
+            confirm=None if yes else functools.partial(_ask, force=force),
             dry_run=dry_run,
             force=force,
             vacuum=vacuum,
@@ -190,4 +193,4 @@ def delete(
                 else {"before": result.file_bytes[0], "after": result.file_bytes[1]},
             }
         )
-    _report(result, vacuum=vacuum)
+    _report(result, vacuum=vacuum, force=force)
