@@ -85,3 +85,14 @@ def make_trace(n: int = 0, **overrides: Any) -> dict[str, Any]:
 def write_jsonl(path: Path, records: list[Any]) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
     return path
+
+
+def query_rows(db_url: str, sql: str) -> list[tuple[Any, ...]]:
+    """Rows of `sql` read straight from the database (SQLite file or PostgreSQL), no tunix-rt."""
+    if db_url.startswith("sqlite"):
+        import sqlite3
+
+        with sqlite3.connect(db_url.removeprefix("sqlite:///")) as conn:
+            return list(conn.execute(sql).fetchall())
+    with psycopg.connect(_libpq(db_url)) as pg:
+        return list(pg.execute(sql).fetchall())  # type: ignore[call-overload]

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 from typing import Any
 
-import psycopg
-
-from tests.helpers import Cli, make_trace, write_jsonl
+from tests.helpers import Cli, make_trace, query_rows, write_jsonl
 
 
 def upload(cli: Cli, tmp_path: Path, traces: list[dict[str, Any]]) -> list[str]:
@@ -20,13 +17,9 @@ def upload(cli: Cli, tmp_path: Path, traces: list[dict[str, Any]]) -> list[str]:
 
 def stored(db_url: str) -> dict[str, tuple[str, int, float, dict[str, Any], str]]:
     """Every stored score by trace id (hex without dashes): name, step, value, details, source."""
-    query = "SELECT trace_id, name, step, value, details, source FROM trace_scores"
-    if db_url.startswith("sqlite"):
-        with sqlite3.connect(db_url.removeprefix("sqlite:///")) as conn:
-            rows = conn.execute(query).fetchall()
-    else:
-        with psycopg.connect(db_url) as pg:
-            rows = pg.execute(query).fetchall()
+    rows = query_rows(
+        db_url, "SELECT trace_id, name, step, value, details, source FROM trace_scores"
+    )
     return {str(r[0]).replace("-", ""): (r[1], r[2], r[3], json.loads(r[4]), r[5]) for r in rows}
 
 
