@@ -388,10 +388,9 @@ def test_vacuum_with_nothing_selected_still_vacuums(tmp_path: Path) -> None:
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 def test_vacuum_on_postgresql_is_a_note(cli: Cli, db_url: str, five: list[str]) -> None:
     """PostgreSQL reuses freed space itself: --vacuum deletes and says so."""
-    if db_url.startswith("sqlite"):
-        pytest.skip("PostgreSQL only")
     result = cli("trace", "delete", "--tag", "junk", "--yes", "--vacuum")
     assert result.exit_code == 0
     assert "note: --vacuum is for SQLite files" in result.stderr
@@ -399,11 +398,10 @@ def test_vacuum_on_postgresql_is_a_note(cli: Cli, db_url: str, five: list[str]) 
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 def test_search_while_another_catch_up_runs(cli: Cli, db_url: str, tmp_path: Path) -> None:
     """PostgreSQL, search index busy (another catch-up holds its lock): `-q` matches the
     unindexed traces on the delete's own connection, and the delete still works on it."""
-    if db_url.startswith("sqlite"):
-        pytest.skip("PostgreSQL only")
     from tunix_rt.repositories.search import PG_LOCK_KEY
 
     ids = upload(cli, tmp_path, [make_trace(1), make_trace(2, prompt="Reverse the string")])
