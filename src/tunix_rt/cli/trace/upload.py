@@ -364,7 +364,7 @@ def upload(
     files: Annotated[
         list[str],
         typer.Argument(
-            metavar="FILE...",
+            metavar="FILE",
             help="JSON, JSON Lines or JSON-array files (.gz too), folders (searched "
             "recursively), or - for stdin.",
             show_default=False,
