@@ -44,6 +44,8 @@ def check_target(path: str | Path, *, force: bool) -> bool:
     shown = str(path)
     if not shown:
         raise OutputError("the output needs a file name (an empty one was given)")
+    if shown.startswith(_STREAMS):
+        return True  # an open descriptor (/dev/stderr, /dev/fd/3): written where it points
     try:
         info: os.stat_result | None = os.stat(path)
     except FileNotFoundError:
@@ -64,6 +66,9 @@ def check_target(path: str | Path, *, force: bool) -> bool:
     if not force:
         raise OutputError(f"{shown} already exists: add --force to replace it")
     return False
+
+
+_STREAMS = ("/dev/stdin", "/dev/stdout", "/dev/stderr", "/dev/fd/", "/proc/self/fd/")
 
 
 def _resolved(path: str) -> str:

@@ -28,7 +28,7 @@ import math
 import numbers
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -104,7 +104,13 @@ def _import_module(spec: str, dotted: str) -> Any:
 
 def load(spec: str) -> Reward:
     """The function named by `MODULE:FUNCTION`, MODULE a dotted module importable from the
-    current directory or PYTHONPATH, or a path to a `.py` file; FUNCTION may be dotted."""
+    current directory or PYTHONPATH, or a path to a `.py` file; FUNCTION may be dotted. The
+    import runs as the calls do (`_guarded`): its print goes to stderr."""
+    with _guarded():
+        return _load(spec)
+
+
+def _load(spec: str) -> Reward:
     where, colon, attr = spec.rpartition(":")
     if not colon or not where or not attr:
         raise RewardError(
@@ -201,16 +207,23 @@ class _ToStderr(io.TextIOBase):
         pass
 
 
-def _invoke(reward: Reward, batch: Batch) -> Any:
-    """Call the function with its print going to stderr; `sys.path` and `sys.stdout` are put
-    back afterwards, whatever it did to them."""
+@contextlib.contextmanager
+def _guarded() -> Iterator[None]:
+    """Run the user's code with its print going to stderr; `sys.path` (beyond what it
+    added) and `sys.stdout` are put back afterwards, whatever it did to them."""
     path, stdout = list(sys.path), sys.stdout
     try:
         with contextlib.redirect_stdout(_ToStderr()):
-            return reward.fn(batch.prompts, batch.completions, batch.answer, **batch.kwargs)
+            yield
     finally:
-        sys.path[:] = path
+        sys.path[:] = [*path, *(p for p in sys.path if p not in path)]
         sys.stdout = stdout
+
+
+def _invoke(reward: Reward, batch: Batch) -> Any:
+    """Call the function (`_guarded`)."""
+    with _guarded():
+        return reward.fn(batch.prompts, batch.completions, batch.answer, **batch.kwargs)
 
 
 def _raised(reward: Reward, batch: Batch, exc: BaseException) -> RewardError:

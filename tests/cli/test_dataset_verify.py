@@ -165,3 +165,20 @@ def test_a_wrong_byte_count_is_inconsistent(db: str, tmp_path: Path) -> None:
     bad = verify(out)
     assert bad.exit_code == 1
     assert "inconsistent: manifest files.train.jsonl.bytes is 1, the file has" in bad.stderr
+
+
+@pytest.mark.parametrize("to", ["tunix-sft", "jsonl", "trl-messages"])
+@pytest.mark.parametrize("garbage", [b"not json\n", b"{}\n", b"[1]\n", b"[" * 5000 + b"\n"])
+def test_rehashed_garbage_lines_are_caught(
+    db: str, tmp_path: Path, to: str, garbage: bytes
+) -> None:
+    """A line replaced by something that is not a record of the format, the file's hash
+    fixed in the manifest: verify names the line."""
+    out = export(db, tmp_path / "out", to=to)
+    lines = (out / "train.jsonl").read_bytes().splitlines(keepends=True)
+    (out / "train.jsonl").write_bytes(b"".join([lines[0], garbage, *lines[2:]]))
+    edit(out, lambda doc: rehash(out, doc, "train.jsonl"))
+    bad = verify(out)
+    assert bad.exit_code == 1
+    assert "train.jsonl: 1 line(s) that are not" in bad.stderr
+    assert "(line 2:" in bad.stderr

@@ -355,3 +355,19 @@ def test_score_names_are_checked_everywhere(cli: Cli, tmp_path: Path) -> None:
     labels = cli("trace", "export", "--to", "trl-stepwise", "--labels", "Q")
     assert labels.exit_code == 2
     assert "is not a score name" in " ".join(labels.stderr.split())
+
+
+def test_a_module_that_prints_or_closes_stdout_on_import(
+    cli: Cli, db_url: str, tmp_path: Path
+) -> None:
+    upload(cli, tmp_path, [make_trace(0)])
+    module = tmp_path / "loud.py"
+    module.write_text(
+        "import sys\nprint('IMPORT TIME')\nsys.stdout.close()\n"
+        "def f(prompts, completions, answer, **kw):\n    return [1.0] * len(prompts)\n",
+        encoding="utf-8",
+    )
+    result = cli("trace", "score", "--with", f"{module}:f", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["scored"] == 1
+    assert [r[1] for r in stored(db_url)] == ["f"]

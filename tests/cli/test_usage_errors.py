@@ -84,3 +84,25 @@ def test_export_output_edge_cases(cli: Cli, tmp_path: Path) -> None:
     stdout = cli("trace", "export", "--to", "jsonl", "-o", "/dev/stdout")
     assert stdout.exit_code == 0, stdout.stderr
     assert json.loads(stdout.stdout)["payload"]["prompt"] == "What is 1 + 1?"
+
+
+def test_export_to_a_descriptor_and_never_into_the_database(
+    cli: Cli, db_url: str, tmp_path: Path
+) -> None:
+    _upload(cli, tmp_path)
+    args = ["--db", db_url, "trace", "export", "--to", "jsonl", "-o", "/dev/stderr"]
+    done = subprocess.run(
+        [sys.executable, "-m", "tunix_rt", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert '"payload"' in done.stderr
+    if db_url.startswith("sqlite"):
+        database = db_url.removeprefix("sqlite:///")
+        link = tmp_path / "wal-link"
+        link.symlink_to(f"{database}-wal")
+        refused = cli("trace", "export", "--to", "jsonl", "-o", str(link))
+        assert refused.exit_code == 1
+        assert "it is the database being exported" in refused.stderr

@@ -204,6 +204,20 @@ class BadManifestError(ValueError):
 
 # Where each format keeps the trace id (formats/): a split file's ids are checked against
 # the manifest's; other formats carry none, and only their record counts are checked.
+# the keys every record of a format has (what verify checks a line for)
+_KEYS: dict[str, frozenset[str]] = {
+    "jsonl": frozenset({"id", "created_at", "trace_version", "content_hash", "payload", "tags"}),
+    "trace": frozenset({"id", "prompts", "trace_steps", "final_answer", "metadata"}),
+    "training_example": frozenset({"id", "prompt", "response", "metadata"}),
+    "tunix-sft": frozenset({"id", "prompts", "final_answer", "metadata", "prompt", "completion"}),
+    "tunix-grpo": frozenset({"id", "prompts", "question", "answer", "completion"}),
+    "trl-messages": frozenset({"messages"}),
+    "trl-prompt-completion": frozenset({"prompt", "completion"}),
+    "trl-stepwise": frozenset({"prompt", "completions", "labels"}),
+    "atif": frozenset({"schema_version", "session_id", "agent", "steps"}),
+}
+_KEYS["tunix_sft"] = _KEYS["tunix-sft"]
+
 _ID_PATHS: dict[str, tuple[str, ...]] = {
     "jsonl": ("id",),
     "trace": ("id",),
@@ -319,39 +333,50 @@ def _hidden(rel: str) -> bool:
 
 
 def _records(
-    path: Path, id_path: tuple[str, ...] | None, payloads: bool
-) -> tuple[int, list[str] | None, list[tuple[str, str | None]]]:
+    path: Path, id_path: tuple[str, ...] | None, payloads: bool, keys: frozenset[str] = frozenset()
+) -> tuple[int, list[str] | None, list[tuple[str, str | None]], list[str]]:
     """How many records (lines) a split file holds, their trace ids (None: the format
-    carries none, or a line is not a record with one) and, with `payloads` (the `jsonl`
-    format), each record's id and the SHA-256 of its payload's canonical JSON (None: no
-    payload object)."""
+    carries none), with `payloads` (the `jsonl` format) each record's id and the SHA-256 of
+    its payload's canonical JSON (None: no payload object), and the lines that are not a
+    record of the format (`LINE: why`): not a JSON object, or without its trace id."""
     count = 0
     ids: list[str] | None = [] if id_path else None
     digests: list[tuple[str, str | None]] = []
+    bad: list[str] = []
     with open(path, "rb") as handle:
         for line in handle:
             count += 1
-            if ids is None or id_path is None:
-                continue
             try:
                 record: Any = orjson.loads(line)
-                value = record
+            except orjson.JSONDecodeError:
+                bad.append(f"{count}: not JSON")
+                continue
+            if not isinstance(record, dict):
+                bad.append(f"{count}: not a JSON object")
+                continue
+            if not keys <= record.keys():
+                bad.append(f"{count}: no {', '.join(sorted(keys - record.keys()))}")
+                continue
+            if ids is None or id_path is None:
+                continue
+            value: Any = record
+            try:
                 for key in id_path:
                     value = value[key]
-            except (orjson.JSONDecodeError, KeyError, TypeError, IndexError):
+            except (KeyError, TypeError, IndexError):
                 value = None
             if not isinstance(value, str):
-                ids = None
+                bad.append(f"{count}: no trace id at {'.'.join(id_path)}")
                 continue
             ids.append(value)
             if payloads:
-                payload = record.get("payload") if isinstance(record, dict) else None
+                payload = record.get("payload")
                 try:
                     digest = payload_hash(payload) if isinstance(payload, dict) else None
                 except orjson.JSONEncodeError:
                     digest = None
                 digests.append((value, digest))
-    return count, ids, digests
+    return count, ids, digests, bad
 
 
 def _consistency(folder: Path, m: _Manifest, present: set[str]) -> list[str]:
@@ -370,7 +395,15 @@ def _consistency(folder: Path, m: _Manifest, present: set[str]) -> list[str]:
         if name not in present:
             continue  # reported as missing
         payloads = m.format == "jsonl"
-        lines, found, digests = _records(folder / name, _ID_PATHS.get(m.format), payloads)
+        lines, found, digests, bad = _records(
+            folder / name, _ID_PATHS.get(m.format), payloads, _KEYS.get(m.format, frozenset())
+        )
+        if bad:
+            more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+            out.append(
+                f"{name}: {len(bad):,} line(s) that are not {m.format} records "
+                f"(line {'; line '.join(bad[:3])}{more})"
+            )
         if lines != count:
             out.append(f"{name} has {lines:,} records, the manifest says {count:,}")
         if found is not None and sorted(found) != sorted(ids):

@@ -270,6 +270,6 @@ def _refuse_database(ctx: typer.Context, output: str) -> None:
         try:
             same = os.path.samefile(output, f"{database}{suffix}")
         except OSError:
-            same = os.path.abspath(output) == os.path.abspath(f"{database}{suffix}")
+            same = os.path.realpath(output) == os.path.realpath(f"{database}{suffix}")
         if same:
             raise OutputError(f"cannot write {output}: it is the database being exported")
