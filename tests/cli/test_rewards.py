@@ -288,7 +288,7 @@ def test_a_trace_deleted_while_scoring_is_left_out(
     assert result.exit_code == 0, result.stderr
     assert result.json()["scored"] == 2
     assert result.json()["deleted_meanwhile"] == 1
-    assert "1 traces were deleted while scoring" in result.stderr
+    assert "1 trace was deleted while scoring" in result.stderr
     assert sorted(r[0] for r in stored(db_url)) == sorted(hexid(i) for i in (ids[0], ids[2]))
 
 

@@ -151,7 +151,7 @@ def build(
         )
     if as_json:
         write_json(_as_json(info))
-    say(f"built dataset {info.label}: {info.total:,} traces ({_counts(info)}); {_dupes(info)}")
+    say(f"built dataset {info.label}: {_n(info.total)} ({_counts(info)}); {_dupes(info)}")
 
 
 def _dupes(info: Info) -> str:
@@ -247,7 +247,7 @@ def delete(
 
     with state(ctx).database() as db:
         found = service.find(db, name)  # a missing dataset is named before anything else
-        what = f"dataset {found.label} ({found.total:,} traces; the traces themselves stay)"
+        what = f"dataset {found.label} ({_n(found.total)}; the traces themselves stay)"
         if dry_run:
             say(f"would delete {what}; nothing deleted (--dry-run)")
             return
@@ -258,7 +258,7 @@ def delete(
             )
 
         def ask(info: Info) -> bool:
-            sys.stderr.write(f"Delete dataset {info.label} ({info.total:,} traces)? [y/N]: ")
+            sys.stderr.write(f"Delete dataset {info.label} ({_n(info.total)})? [y/N]: ")
             sys.stderr.flush()
             try:
                 answer = sys.stdin.readline()
@@ -269,7 +269,7 @@ def delete(
         info = service.delete(db, name, confirm=None if yes else ask)
     if info is None:
         raise fail("aborted: nothing deleted")
-    say(f"deleted dataset {info.label} ({info.total:,} traces; the traces themselves stay)")
+    say(f"deleted dataset {info.label} ({_n(info.total)}; the traces themselves stay)")
 
 
 @app.command("export")
@@ -334,7 +334,7 @@ def export(
             epoch=epoch,
         )
     for split, report in result.reports.items():
-        say(f"{split}: {report.count:,} traces -> {out / (split + '.jsonl')}")
+        say(f"{split}: {_n(report.count)} -> {out / (split + '.jsonl')}")
     say(f"exported dataset {result.info.label} as {fmt} to {out} (manifest.json, README.md)")
 
 
@@ -397,3 +397,8 @@ def diff(ctx: typer.Context, a: Name, b: Name, as_json: JsonFlag = False) -> Non
         f"{d.a.label} -> {d.b.label}: {len(d.added):,} added, {len(d.removed):,} removed, "
         f"{len(d.moved):,} moved between splits, {d.same:,} unchanged"
     )
+
+
+def _n(count: int) -> str:
+    """`1 trace`, `2 traces`."""
+    return f"{count:,} trace{'' if count == 1 else 's'}"

@@ -127,7 +127,8 @@ def _report(run: ScoreRun, as_json: bool, source: str) -> None:
         line += f": mean {stats['mean']:.4g}, min {stats['min']:.4g}, max {stats['max']:.4g}"
     say(line)
     if run.vanished:
-        say(f"note: {run.vanished:,} traces were deleted while scoring; they were left out")
+        were = "trace was" if run.vanished == 1 else "traces were"
+        say(f"note: {run.vanished:,} {were} deleted while scoring; they were left out")
 
 
 def _set(
