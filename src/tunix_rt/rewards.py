@@ -285,7 +285,7 @@ def _values(reward: Reward, batch: Batch, out: Any) -> list[float]:
                 f"reward function {reward.spec} returned {_shown(value)} for "
                 f"{_item(batch.items[k])}: scores must be finite numbers"
             )
-        floats.append(result)
+        floats.append(result + 0.0)  # -0.0 as 0.0, the same on both databases
     return floats
 
 

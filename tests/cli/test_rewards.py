@@ -371,3 +371,30 @@ def test_a_module_that_prints_or_closes_stdout_on_import(
     assert result.exit_code == 0, result.stderr
     assert result.json()["scored"] == 1
     assert [r[1] for r in stored(db_url)] == ["f"]
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("1_000", "is not a number"),
+        ("\uff11", "is not a number"),  # a full-width digit one
+        (" 1", "is not a number"),
+        ("1e309", "is out of range"),
+        ("1e-400", "is out of range"),
+    ],
+)
+def test_score_set_values_are_plain_numbers(
+    cli: Cli, db_url: str, tmp_path: Path, value: str, message: str
+) -> None:
+    [ident] = upload(cli, tmp_path, [make_trace(0)])
+    result = cli("trace", "score", "set", "q", value, ident)
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert stored(db_url) == []
+
+
+def test_negative_zero_is_zero(cli: Cli, db_url: str, tmp_path: Path) -> None:
+    [ident] = upload(cli, tmp_path, [make_trace(0)])
+    assert cli("trace", "score", "set", "q", "--", "-0.0", ident).exit_code == 0
+    shown = cli("trace", "show", ident, "--json").json()["scores"][0]["value"]
+    assert str(shown) == "0.0"

@@ -12,6 +12,7 @@ a name replaces that name's score on the traces scored.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated
 
@@ -88,18 +89,26 @@ def _name(text: str, option: str) -> str:
         raise typer.BadParameter(str(exc), param_hint=option) from None
 
 
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
 def _value(text: str) -> float:
-    try:
-        number = float(text)
-    except ValueError:
-        number = math.nan
-    if not math.isfinite(number):
+    """VALUE of `score set`: a decimal number written in ASCII (`0.75`, `-1`, `1e-3`) whose
+    value a float holds: not `nan`, `inf`, `1_000`, full-width digits, nor one that
+    overflows (`1e309`) or underflows to zero (`1e-400`)."""
+    if not _NUMBER.fullmatch(text):
         raise typer.BadParameter(
             f"{text!r} is not a number (a negative one goes after --: "
             "trace score set NAME -- -1 ID...)",
             param_hint="'VALUE'",
         )
-    return number
+    number = float(text)
+    mantissa = text.lower().partition("e")[0]
+    if not math.isfinite(number) or (number == 0 and mantissa.strip("+-0.") != ""):
+        raise typer.BadParameter(
+            f"{text!r} is out of range (a score is a 64-bit float)", param_hint="'VALUE'"
+        )
+    return number + 0.0  # -0.0 is 0.0: SQLite would store it so, PostgreSQL would not
 
 
 def _report(run: ScoreRun, as_json: bool, source: str) -> None:
