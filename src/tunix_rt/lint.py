@@ -25,6 +25,7 @@ from itertools import pairwise
 from typing import Any, Literal
 
 from tunix_rt.contamination import tokens
+from tunix_rt.formats import CONTROL_TOKENS
 
 Severity = Literal["error", "warning", "info"]
 SEVERITIES: tuple[Severity, ...] = ("error", "warning", "info")  # worst first
@@ -121,19 +122,6 @@ def _finding(rule: str, pointer: str, message: str) -> Finding:
 
 # --- markup: control tokens and reasoning tags --------------------------------------------
 
-CONTROL_TOKENS = (
-    "<start_of_turn>",
-    "<end_of_turn>",
-    "<bos>",
-    "<eos>",
-    "<|begin_of_text|>",
-    "<|end_of_text|>",
-    "<|start_header_id|>",
-    "<|end_header_id|>",
-    "<|eot_id|>",
-    "<|im_start|>",
-    "<|im_end|>",
-)
 TAGS = ("reasoning", "answer", "think")
 _MARKUP = re.compile(
     "|".join(re.escape(token) for token in CONTROL_TOKENS) + r"|<(/?)(reasoning|answer|think)>"

@@ -296,6 +296,18 @@ def with_filter(fn: Callable[..., R]) -> Callable[..., R]:
     return wrapper
 
 
+def tag_name(value: str | None) -> str | None:
+    """Typer callback for an option or argument that names a tag (`--tag-as`, `TAG`)."""
+    from tunix_rt.filters import FilterValueError, parse_tag
+
+    if value is None:
+        return None
+    try:
+        return parse_tag(value)
+    except FilterValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
 # --- positional ids with a filter: which traces a changing command (tag, delete) works on ---
 
 TraceIds = Annotated[

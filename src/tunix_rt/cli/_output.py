@@ -80,6 +80,11 @@ def stdout() -> Console:
     return Console(highlight=False, emoji=False)
 
 
+def count_traces(n: int) -> str:
+    """`1 trace`, `2 traces`, `1,204 traces`."""
+    return f"{n:,} trace{'' if n == 1 else 's'}"
+
+
 def say(message: str) -> None:
     """A message for people, on stderr."""
     stderr().print(literal(message), markup=False, highlight=False, soft_wrap=True)

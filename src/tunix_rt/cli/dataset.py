@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from tunix_rt.cli._options import JsonFlag, with_filter
-from tunix_rt.cli._output import fail, handle_errors, say, write_json, write_line
+from tunix_rt.cli._output import count_traces, fail, handle_errors, say, write_json, write_line
 from tunix_rt.cli._state import state
 from tunix_rt.cli.trace.export import _check_options, _complete_format
 
@@ -151,7 +151,7 @@ def build(
         )
     if as_json:
         write_json(_as_json(info))
-    say(f"built dataset {info.label}: {_n(info.total)} ({_counts(info)}); {_dupes(info)}")
+    say(f"built dataset {info.label}: {count_traces(info.total)} ({_counts(info)}); {_dupes(info)}")
 
 
 def _dupes(info: Info) -> str:
@@ -247,7 +247,7 @@ def delete(
 
     with state(ctx).database() as db:
         found = service.find(db, name)  # a missing dataset is named before anything else
-        what = f"dataset {found.label} ({_n(found.total)}; the traces themselves stay)"
+        what = f"dataset {found.label} ({count_traces(found.total)}; the traces themselves stay)"
         if dry_run:
             say(f"would delete {what}; nothing deleted (--dry-run)")
             return
@@ -258,7 +258,7 @@ def delete(
             )
 
         def ask(info: Info) -> bool:
-            sys.stderr.write(f"Delete dataset {info.label} ({_n(info.total)})? [y/N]: ")
+            sys.stderr.write(f"Delete dataset {info.label} ({count_traces(info.total)})? [y/N]: ")
             sys.stderr.flush()
             try:
                 answer = sys.stdin.readline()
@@ -269,7 +269,7 @@ def delete(
         info = service.delete(db, name, confirm=None if yes else ask)
     if info is None:
         raise fail("aborted: nothing deleted")
-    say(f"deleted dataset {info.label} ({_n(info.total)}; the traces themselves stay)")
+    say(f"deleted dataset {info.label} ({count_traces(info.total)}; the traces themselves stay)")
 
 
 @app.command("export")
@@ -334,7 +334,7 @@ def export(
             epoch=epoch,
         )
     for split, report in result.reports.items():
-        say(f"{split}: {_n(report.count)} -> {out / (split + '.jsonl')}")
+        say(f"{split}: {count_traces(report.count)} -> {out / (split + '.jsonl')}")
     say(f"exported dataset {result.info.label} as {fmt} to {out} (manifest.json, README.md)")
 
 
@@ -397,8 +397,3 @@ def diff(ctx: typer.Context, a: Name, b: Name, as_json: JsonFlag = False) -> Non
         f"{d.a.label} -> {d.b.label}: {len(d.added):,} added, {len(d.removed):,} removed, "
         f"{len(d.moved):,} moved between splits, {d.same:,} unchanged"
     )
-
-
-def _n(count: int) -> str:
-    """`1 trace`, `2 traces`."""
-    return f"{count:,} trace{'' if count == 1 else 's'}"

@@ -99,16 +99,6 @@ def store(*, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         conn.execute(stmt, list(rows[start : start + STORE_CHUNK]))
 
 
-def payloads(*, conn: Connection, ids: Sequence[uuid.UUID]) -> Iterator[tuple[uuid.UUID, str]]:
-    """(id, payload text) of each of `ids` that is stored."""
-    unique = list(dict.fromkeys(ids))
-    for start in range(0, len(unique), CHUNK):
-        chunk = unique[start : start + CHUNK]
-        stmt = sa.select(traces.c.id, traces.c.payload).where(traces.c.id.in_(chunk))
-        for row in conn.execute(stmt):
-            yield row[0], row[1]
-
-
 def created(*, conn: Connection, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, datetime]:
     """When each of `ids` was stored."""
     out: dict[uuid.UUID, datetime] = {}

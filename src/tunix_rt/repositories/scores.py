@@ -93,16 +93,6 @@ def for_trace(*, conn: Connection, trace_id: uuid.UUID) -> list[ScoreEntry]:
     ]
 
 
-def payloads(*, conn: Connection, ids: Sequence[uuid.UUID]) -> list[tuple[uuid.UUID, str]]:
-    """The stored payload text of each of `ids` that exists."""
-    out: list[tuple[uuid.UUID, str]] = []
-    for start in range(0, len(ids), 500):
-        chunk = list(ids[start : start + 500])
-        stmt = sa.select(traces.c.id, traces.c.payload).where(traces.c.id.in_(chunk))
-        out.extend((r[0], r[1]) for r in conn.execute(stmt))
-    return out
-
-
 def whole(*, conn: Connection, name: str, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, float]:
     """The whole-trace score `name` of each of `ids` that has one."""
     out: dict[uuid.UUID, float] = {}
@@ -127,23 +117,6 @@ def steps(
     out: dict[str, dict[int, float]] = {}
     for ident, step, value in conn.execute(stmt):
         out.setdefault(str(ident), {})[step] = value
-    return out
-
-
-def of_traces(
-    *, conn: Connection, ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, list[tuple[str, int, float]]]:
-    """The scores of each of `ids` as (name, step, value), by name then step."""
-    out: dict[uuid.UUID, list[tuple[str, int, float]]] = {}
-    for start in range(0, len(ids), 500):
-        chunk = list(ids[start : start + 500])
-        stmt = (
-            sa.select(scores.c.trace_id, scores.c.name, scores.c.step, scores.c.value)
-            .where(scores.c.trace_id.in_(chunk))
-            .order_by(scores.c.trace_id, scores.c.name, scores.c.step)
-        )
-        for ident, name, step, value in conn.execute(stmt):
-            out.setdefault(ident, []).append((name, step, value))
     return out
 
 

@@ -264,6 +264,17 @@ def count(*, conn: Connection) -> int:
     return int(conn.execute(sa.select(sa.func.count()).select_from(traces)).scalar_one())
 
 
+def payloads_of(*, conn: Connection, ids: Sequence[uuid.UUID]) -> Iterator[tuple[uuid.UUID, str]]:
+    """(id, stored payload text) of each of `ids` that is stored, 500 ids per query."""
+    unique = list(dict.fromkeys(ids))
+    for start in range(0, len(unique), 500):
+        stmt = sa.select(traces.c.id, traces.c.payload).where(
+            traces.c.id.in_(unique[start : start + 500])
+        )
+        for row in conn.execute(stmt):
+            yield row[0], row[1]
+
+
 def missing_ids(*, conn: Connection, ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
     """The ids (in the given order) that no stored trace has."""
     found: set[uuid.UUID] = set()

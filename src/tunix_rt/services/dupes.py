@@ -38,6 +38,7 @@ from tunix_rt.repositories import dupes as repo
 from tunix_rt.repositories import scores as score_repo
 from tunix_rt.repositories import selected as chosen
 from tunix_rt.repositories import tags as tag_repo
+from tunix_rt.repositories import traces as trace_repo
 from tunix_rt.services import selection as select
 
 BATCH = 1000  # traces sketched at a time
@@ -293,7 +294,7 @@ def _near(
 def _folded(conn: Connection, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
     return {
         ident: algo.folded_parts(parse_payload(text, ident))
-        for ident, text in repo.payloads(conn=conn, ids=ids)
+        for ident, text in trace_repo.payloads_of(conn=conn, ids=ids)
     }
 
 
@@ -327,7 +328,7 @@ def _clusters(
     keeper_ids = [ranked[0].id for ranked, _ in drafts]
     prompts = {
         ident: str(parse_payload(text, ident).get("prompt", ""))
-        for ident, text in repo.payloads(conn=conn, ids=keeper_ids)
+        for ident, text in trace_repo.payloads_of(conn=conn, ids=keeper_ids)
     }
     out: list[Cluster] = []
     for ranked, order in drafts:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -78,9 +78,6 @@ def score_baseline(db: Database, selection: TraceFilter, *, name: str = "baselin
     return ScoreRun(name, scored, scored)
 
 
-Progress = Callable[[int], None]
-
-
 def score_reward(
     db: Database,
     selection: TraceFilter,
@@ -89,7 +86,6 @@ def score_reward(
     name: str,
     batch_size: int = rewards.DEFAULT_BATCH,
     per_step: bool = False,
-    progress: Progress | None = None,
 ) -> ScoreRun:
     """Score the selected traces with `reward` (whole traces, or each step with `per_step`)
     and store the scores under `name`; nothing is stored when any call fails."""
@@ -116,8 +112,6 @@ def score_reward(
                     if len(batch) >= batch_size:
                         run(batch)
                         batch = rewards.Batch()
-                        if progress is not None:
-                            progress(traces)
                 if len(batch):
                     run(batch)
     return _store(db, found, name=name, source=reward.spec, traces=traces)
@@ -175,7 +169,7 @@ def set_scores(
         with conn.begin():
             ids = select.resolve_ids(conn=conn, given=given)
             if step is not None:
-                for ident, payload in repo.payloads(conn=conn, ids=ids):
+                for ident, payload in trace_repo.payloads_of(conn=conn, ids=ids):
                     numbers = {s["i"] for s in orjson.loads(payload)["steps"]}
                     if step not in numbers:
                         raise InvalidInputError(

@@ -11,8 +11,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from tunix_rt.cli._options import JsonFlag, with_filter
-from tunix_rt.cli._output import data_out, handle_errors, literal_text, say, stdout, write_json
+from tunix_rt.cli._options import JsonFlag, tag_name, with_filter
+from tunix_rt.cli._output import (
+    count_traces,
+    data_out,
+    handle_errors,
+    literal_text,
+    say,
+    stdout,
+    write_json,
+)
 from tunix_rt.cli._state import state
 from tunix_rt.filters import TraceFilter
 
@@ -20,21 +28,6 @@ if TYPE_CHECKING:
     from tunix_rt.services.contamination import Report
 
 SHORT_ID = 8
-
-
-def _tag_name(value: str | None) -> str | None:
-    from tunix_rt.filters import FilterValueError, parse_tag
-
-    if value is None:
-        return None
-    try:
-        return parse_tag(value)
-    except FilterValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
-
-
-def _traces(n: int) -> str:
-    return f"{n:,} trace{'' if n == 1 else 's'}"
 
 
 def report_record(report: Report, evalset: str) -> dict[str, Any]:
@@ -101,7 +94,7 @@ def contamination(
         typer.Option(
             "--tag-as",
             metavar="TAG",
-            callback=_tag_name,
+            callback=tag_name,
             help="Give TAG to every matching trace (then `dataset build --no-tag TAG`).",
             show_default=False,
         ),
@@ -136,10 +129,10 @@ def contamination(
         found = len(report.matches)
         say(
             f"{found:,} of {len(report.items):,} eval items found in "
-            f"{report.contaminated:,} of {_traces(report.checked)}"
+            f"{report.contaminated:,} of {count_traces(report.checked)}"
         )
     if report.tagged:
-        say(f"tagged {_traces(report.tagged)} with {tag_as}")
+        say(f"tagged {count_traces(report.tagged)} with {tag_as}")
     if fail_on_match and report.contaminated:
         data_out().flush()
         raise typer.Exit(1)

@@ -16,16 +16,12 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from tunix_rt.cli._options import JsonFlag, TraceIds, target, with_filter
-from tunix_rt.cli._output import fail, handle_errors, note, say, write_json
+from tunix_rt.cli._output import count_traces, fail, handle_errors, note, say, write_json
 from tunix_rt.cli._state import state
 from tunix_rt.filters import TraceFilter
 
 if TYPE_CHECKING:
     from tunix_rt.services.delete import DeleteResult, Plan
-
-
-def _traces(n: int) -> str:
-    return f"{n:,} trace{'' if n == 1 else 's'}"
 
 
 def _with_tags(n: int) -> str:
@@ -55,7 +51,7 @@ def _show(plan: Plan, verb: str, *, force: bool = False) -> None:
     from tunix_rt.cli._output import stderr
     from tunix_rt.cli._views import trace_table
 
-    say(f"{verb} {_traces(plan.selected)}{_with_tags(plan.tags)}: {plan.description}")
+    say(f"{verb} {count_traces(plan.selected)}{_with_tags(plan.tags)}: {plan.description}")
     stderr().print(trace_table(plan.first))
     if plan.selected > len(plan.first):
         say(f"... and {plan.selected - len(plan.first):,} more")
@@ -75,7 +71,7 @@ def _ask(plan: Plan, *, force: bool = False) -> bool:
     from tunix_rt.cli._output import Terminated
 
     _show(plan, "about to delete", force=force)
-    sys.stderr.write(f"Delete {_traces(plan.selected)}{_with_tags(plan.tags)}? [y/N]: ")
+    sys.stderr.write(f"Delete {count_traces(plan.selected)}{_with_tags(plan.tags)}? [y/N]: ")
     sys.stderr.flush()
     try:
         answer = sys.stdin.readline()
@@ -95,7 +91,7 @@ def _report(result: DeleteResult, *, vacuum: bool, force: bool = False) -> None:
         _show(plan, "would delete", force=force)
         say("nothing deleted (--dry-run)")
     else:
-        say(f"deleted {_traces(result.deleted)}{_with_tags(plan.tags)}")
+        say(f"deleted {count_traces(result.deleted)}{_with_tags(plan.tags)}")
     if result.vacuum_error:
         raise fail(
             f"the traces are deleted, but VACUUM failed ({result.vacuum_error}): the free "

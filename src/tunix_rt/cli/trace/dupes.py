@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from tunix_rt.cli._options import JsonFlag, with_filter
+from tunix_rt.cli._options import JsonFlag, tag_name, with_filter
 from tunix_rt.cli._output import (
+    count_traces,
     data_out,
     fail,
     handle_errors,
@@ -35,17 +36,6 @@ OTHERS_SHOWN = 3
 CURVE_HELP = "0.50: 0.282, 0.60: 0.633, 0.70: 0.928, 0.75: 0.984, 0.80: 0.998, 0.90: 1.000"
 
 
-def _tag_name(value: str | None) -> str | None:
-    from tunix_rt.filters import FilterValueError, parse_tag
-
-    if value is None:
-        return None
-    try:
-        return parse_tag(value)
-    except FilterValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
-
-
 def _keep(value: str) -> str:
     name = value.partition(":")[2] if value.startswith("best-score:") else None
     if value in ("oldest", "newest") or name:
@@ -53,10 +43,6 @@ def _keep(value: str) -> str:
     raise typer.BadParameter(
         f"{value!r}: use oldest, newest or best-score:NAME (the score named NAME)"
     )
-
-
-def _traces(n: int) -> str:
-    return f"{n:,} trace{'' if n == 1 else 's'}"
 
 
 def report_record(report: Report) -> dict[str, Any]:
@@ -139,7 +125,7 @@ def _render(report: Report) -> None:
 def _summary(report: Report) -> str:
     options = report.options
     if not report.clusters:
-        return f"no duplicates in {_traces(report.checked)}"
+        return f"no duplicates in {count_traces(report.checked)}"
     groups = len(report.clusters)
     if options.near:
         exact = sum(1 for c in report.clusters if c.kind == "exact")
@@ -151,7 +137,7 @@ def _summary(report: Report) -> str:
         what = f"{groups:,} group{'' if groups == 1 else 's'} of exact duplicates"
     keep = options.keep + (f":{options.score_name}" if options.keep == "best-score" else "")
     return (
-        f"{what} in {_traces(report.checked)}: {_traces(report.in_clusters)}, "
+        f"{what} in {count_traces(report.checked)}: {count_traces(report.in_clusters)}, "
         f"{report.duplicates:,} beyond the keepers (keep {keep})"
     )
 
@@ -199,7 +185,7 @@ def dupes(
         typer.Option(
             "--tag-as",
             metavar="TAG",
-            callback=_tag_name,
+            callback=tag_name,
             help="Give TAG to every member of a cluster but its keeper (then `trace list "
             "--tag TAG`, `dataset build --no-tag TAG`, `trace delete --tag TAG`).",
             show_default=False,
@@ -244,4 +230,4 @@ def dupes(
     if not report.stored:
         note("could not store the sketches (read-only database?): the next run computes them again")
     if report.tagged:
-        say(f"tagged {_traces(report.tagged)} with {tag_as}")
+        say(f"tagged {count_traces(report.tagged)} with {tag_as}")

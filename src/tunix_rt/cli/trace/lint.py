@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from tunix_rt.cli._options import JsonFlag, with_filter
+from tunix_rt.cli._options import JsonFlag, tag_name, with_filter
 from tunix_rt.cli._output import data_out, fail, handle_errors, literal, say, stdout, write_json
 from tunix_rt.cli._state import state
 from tunix_rt.filters import TraceFilter
@@ -21,17 +21,6 @@ if TYPE_CHECKING:
     from tunix_rt.services.lint import Located, Summary
 
 SEVERITY_CHOICES = ("error", "warning", "info")
-
-
-def _tag_name(value: str | None) -> str | None:
-    from tunix_rt.filters import FilterValueError, parse_tag
-
-    if value is None:
-        return None
-    try:
-        return parse_tag(value)
-    except FilterValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
 
 
 def _rule_ids(values: list[str] | None) -> list[str]:
@@ -198,7 +187,7 @@ def lint(
         typer.Option(
             "--tag-as",
             metavar="TAG",
-            callback=_tag_name,
+            callback=tag_name,
             help="Give TAG to every stored trace with a --fail-on finding (then `trace list "
             "--tag TAG`, `dataset build --no-tag TAG`).",
             show_default=False,

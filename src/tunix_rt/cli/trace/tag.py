@@ -11,8 +11,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from tunix_rt.cli._options import JsonFlag, JsonlFlag, TraceIds, target, with_filter
-from tunix_rt.cli._output import emit_rows, handle_errors, output_format, say, write_json
+from tunix_rt.cli._options import JsonFlag, JsonlFlag, TraceIds, tag_name, target, with_filter
+from tunix_rt.cli._output import (
+    count_traces,
+    emit_rows,
+    handle_errors,
+    output_format,
+    say,
+    write_json,
+)
 from tunix_rt.cli._state import state
 from tunix_rt.filters import TraceFilter
 
@@ -25,29 +32,16 @@ app = typer.Typer(
 )
 
 
-def _tag_name(value: str) -> str:
-    from tunix_rt.filters import FilterValueError, parse_tag
-
-    try:
-        return parse_tag(value)
-    except FilterValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
-
-
 Tag = Annotated[
     str,
     typer.Argument(
         metavar="TAG",
         help="1..64 characters: lower-case letters, digits and . _ : / = + -",
-        callback=_tag_name,
+        callback=tag_name,
         show_default=False,
     ),
 ]
 AllFlag = Annotated[bool, typer.Option("--all", help="Every trace (only without ids or filter).")]
-
-
-def _traces(n: int) -> str:
-    return f"{n:,} trace{'' if n == 1 else 's'}"
 
 
 def _report(change: TagChange, selection: TraceFilter, *, added: bool, as_json: bool) -> None:
@@ -64,10 +58,10 @@ def _report(change: TagChange, selection: TraceFilter, *, added: bool, as_json: 
         say(f"no traces match: {selection.describe()}: nothing changed")
     elif added:
         already = f" ({change.unchanged:,} already had it)" if change.unchanged else ""
-        say(f"tagged {_traces(change.changed)} with {change.tag}{already}")
+        say(f"tagged {count_traces(change.changed)} with {change.tag}{already}")
     else:
         missing = f" ({change.unchanged:,} did not have it)" if change.unchanged else ""
-        say(f"removed {change.tag} from {_traces(change.changed)}{missing}")
+        say(f"removed {change.tag} from {count_traces(change.changed)}{missing}")
 
 
 @app.command("add")
